@@ -1,0 +1,42 @@
+"""The ``semalign`` command line. One file per command; JAX is imported only inside commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from semalign import __version__
+from semalign.cli import scorings as _scorings
+
+app = typer.Typer(
+    name="semalign",
+    help="Text classification and semantic alignment with pluggable attention scoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"semalign {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Text classification and semantic alignment with pluggable attention scoring."""
+
+
+app.command("scorings")(_scorings.scorings)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,214 @@
+"""NNX building blocks: pluggable-scoring :class:`MultiHeadAttention`, :class:`EncoderBlock`."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from semalign import scoring
+from semalign.attention import Capture, attend, build_mask
+from semalign.config import AttentionConfig
+
+
+def head_groups(names: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Runs of consecutive heads with one scoring: ``(name, first_head, count)``."""
+    groups: list[tuple[str, int, int]] = []
+    for i, name in enumerate(names):
+        if groups and groups[-1][0] == name:
+            groups[-1] = (name, groups[-1][1], groups[-1][2] + 1)
+        else:
+            groups.append((name, i, 1))
+    return tuple(groups)
+
+
+class MultiHeadAttention(nnx.Module):
+    """Multi-head attention whose query–key comparison is a registered scoring.
+
+    Heads may use different scorings (``AttentionConfig(scoring="dot,cosine,l1,l2")``):
+    consecutive heads with the same scoring share one scoring module and one kernel call.
+
+    Args:
+      dim: model width (input and output).
+      config: the attention config (scoring, heads, masks, dropout).
+      layer_index: 0-based depth (DIFF-Transformer's λ_init).
+      num_layers: total depth.
+      dtype: computation dtype.
+      rngs: NNX random streams (``params``, ``dropout``).
+
+    Raises:
+      ValueError: unknown scoring, heads not dividing ``dim``, a per-head list of the
+        wrong length, a negative window.
+
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        config: AttentionConfig,
+        *,
+        layer_index: int = 0,
+        num_layers: int = 1,
+        dtype: jnp.dtype = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        if dim % config.heads:
+            raise ValueError(
+                f"heads must divide the width: dim={dim} is not divisible by heads={config.heads}"
+            )
+        names = config.head_scorings
+        for name in set(names):
+            scoring.get(name)  # fail on an unknown name before any parameter is made
+        self.config = config
+        self.heads = config.heads
+        self.head_dim = dim // config.heads
+
+        def linear() -> nnx.Linear:
+            return nnx.Linear(dim, dim, dtype=dtype, rngs=rngs)
+
+        self.query = linear()
+        self.key = self.query if config.tie_qk else linear()
+        self.value = linear()
+        self.out = linear()
+        self.groups = head_groups(names)
+        self.scorers = nnx.List(
+            [
+                scoring.build(
+                    name,
+                    scoring.BuildContext(
+                        heads=count,
+                        head_dim=self.head_dim,
+                        rngs=rngs,
+                        layer_index=layer_index,
+                        num_layers=num_layers,
+                        key_block=config.key_block,
+                    ),
+                )
+                for name, _, count in self.groups
+            ]
+        )
+        self.dropout_rate = config.dropout
+        self.rngs = rngs.dropout.fork() if config.dropout > 0 else None
+        self.deterministic = False
+
+    def _split(self, x: jax.Array) -> jax.Array:
+        return x.reshape(*x.shape[:-1], self.heads, self.head_dim)
+
+    def __call__(
+        self,
+        x: jax.Array,
+        valid: jax.Array | None = None,
+        *,
+        context: jax.Array | None = None,
+        context_valid: jax.Array | None = None,
+        capture: bool = False,
+    ) -> tuple[jax.Array, Capture | None]:
+        """Self-attention over ``x``, or cross-attention to ``context`` when given.
+
+        Args:
+          x: ``[batch, q_len, dim]``.
+          valid: ``[batch, q_len]`` bool, True for real tokens.
+          context: ``[batch, k_len, dim]`` for cross-attention.
+          context_valid: ``[batch, k_len]`` bool.
+          capture: also return logits and weights.
+
+        Returns:
+          ``(y [batch, q_len, dim], Capture with [batch, heads, q_len, k_len] or None)``.
+
+        """
+        kv, kv_valid = (x, valid) if context is None else (context, context_valid)
+        q, k, v = self._split(self.query(x)), self._split(self.key(kv)), self._split(self.value(kv))
+        mask = build_mask(
+            q.shape[1],
+            k.shape[1],
+            key_valid=kv_valid,
+            causal=self.config.causal,
+            window=self.config.window,
+        )
+        training = self.rngs is not None and not self.deterministic
+        outs, caps = [], []
+        for (_, start, count), scorer in zip(self.groups, self.scorers, strict=True):
+            heads = slice(start, start + count)
+            out, cap = attend(
+                scorer,
+                q[:, :, heads],
+                k[:, :, heads],
+                v[:, :, heads],
+                mask,
+                fused=self.config.fused,
+                dropout_rate=self.dropout_rate if training else 0.0,
+                dropout_rng=self.rngs() if training else None,
+                capture=capture,
+            )
+            outs.append(out)
+            caps.append(cap)
+        out = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=2)
+        y = self.out(out.reshape(*out.shape[:2], -1))
+        if not capture:
+            return y, None
+        return y, Capture(
+            logits=jnp.concatenate([c.logits for c in caps], axis=1),
+            weights=jnp.concatenate([c.weights for c in caps], axis=1),
+        )
+
+
+class MLP(nnx.Module):
+    """``Linear -> GELU -> dropout -> Linear``: ``[..., dim] -> [..., dim]``."""
+
+    def __init__(self, dim: int, hidden: int, *, dropout: float, dtype, rngs: nnx.Rngs):
+        self.up = nnx.Linear(dim, hidden, dtype=dtype, rngs=rngs)
+        self.down = nnx.Linear(hidden, dim, dtype=dtype, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:  # noqa: D102
+        return self.down(self.dropout(jax.nn.gelu(self.up(x))))
+
+
+class EncoderBlock(nnx.Module):
+    """Pre-LN transformer block: ``x + attn(LN(x))``, then ``x + mlp(LN(x))``.
+
+    Args:
+      dim: model width.
+      attention: attention config.
+      mlp_ratio: MLP hidden width over ``dim``; 0 drops the MLP sub-block.
+      dropout: residual-branch dropout.
+      layer_index: 0-based depth.
+      num_layers: total depth.
+      dtype: computation dtype.
+      rngs: NNX random streams.
+
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        attention: AttentionConfig,
+        *,
+        mlp_ratio: int = 2,
+        dropout: float = 0.1,
+        layer_index: int = 0,
+        num_layers: int = 1,
+        dtype: jnp.dtype = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        self.attn_norm = nnx.LayerNorm(dim, dtype=dtype, rngs=rngs)
+        self.attn = MultiHeadAttention(
+            dim, attention, layer_index=layer_index, num_layers=num_layers, dtype=dtype, rngs=rngs
+        )
+        self.attn_dropout = nnx.Dropout(dropout, rngs=rngs)
+        if mlp_ratio > 0:
+            self.mlp_norm = nnx.LayerNorm(dim, dtype=dtype, rngs=rngs)
+            self.mlp = MLP(dim, mlp_ratio * dim, dropout=dropout, dtype=dtype, rngs=rngs)
+            self.mlp_dropout = nnx.Dropout(dropout, rngs=rngs)
+        else:
+            self.mlp = None
+
+    def __call__(
+        self, x: jax.Array, valid: jax.Array | None = None, *, capture: bool = False
+    ) -> tuple[jax.Array, Capture | None]:
+        """``[batch, len, dim], [batch, len] -> ([batch, len, dim], Capture or None)``."""
+        h, cap = self.attn(self.attn_norm(x), valid, capture=capture)
+        x = x + self.attn_dropout(h)
+        if self.mlp is not None:
+            x = x + self.mlp_dropout(self.mlp(self.mlp_norm(x)))
+        return x, cap

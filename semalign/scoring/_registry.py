@@ -1,0 +1,98 @@
+"""Registry of scorings by name; refuses duplicates, suggests near misses."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flax import nnx
+
+from semalign.scoring._base import Scoring
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a factory may use to build a scoring for one attention layer.
+
+    Attributes:
+      heads: number of heads served by this scoring.
+      head_dim: per-head width ``d``.
+      rngs: NNX random streams for parameter init.
+      layer_index: 0-based depth of the layer (DIFF-Transformer's λ_init uses it).
+      num_layers: total depth.
+      key_block: key block size for scorings computed blockwise (l1, additive).
+
+    """
+
+    heads: int
+    head_dim: int
+    rngs: nnx.Rngs
+    layer_index: int = 0
+    num_layers: int = 1
+    key_block: int = 128
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """A registered scoring.
+
+    Attributes:
+      name: registry key (``dot``, ``cosine``, ...).
+      formula: the score ``s(i, j)`` in plain text.
+      fused: whether it runs through ``jax.nn.dot_product_attention``.
+      parametric: whether it owns learnable parameters.
+      factory: builds the module from a :class:`BuildContext`.
+      note: one line for tables.
+
+    """
+
+    name: str
+    formula: str
+    fused: bool
+    parametric: bool
+    factory: Callable[[BuildContext], Scoring]
+    note: str = ""
+
+
+_REGISTRY: dict[str, ScoringSpec] = {}
+
+
+def register(spec: ScoringSpec) -> ScoringSpec:
+    """Add a scoring to the registry.
+
+    Raises:
+      ValueError: if the name is taken.
+
+    """
+    if spec.name in _REGISTRY:
+        raise ValueError(f"scoring {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def available() -> tuple[str, ...]:
+    """Registered names in registration order."""
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> ScoringSpec:
+    """Look a scoring up by name.
+
+    Raises:
+      ValueError: naming the received value, a close match if any, and the choices.
+
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"unknown scoring {name!r}.{hint} Available: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def build(name: str, ctx: BuildContext) -> Scoring:
+    """Build the scoring ``name`` for one attention layer."""
+    return get(name).factory(ctx)

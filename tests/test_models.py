@@ -1,0 +1,148 @@
+"""NNX modules: padding invariance, per-head scorings, configs, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from semalign import scoring
+from semalign.config import AttentionConfig, ModelConfig
+from semalign.layers import MultiHeadAttention, head_groups
+from semalign.models import TextClassifier
+
+
+def model(scoring_name="dot", **kw):
+    att = kw.pop("attention", {})
+    cfg = ModelConfig(
+        vocab_size=50,
+        num_classes=3,
+        dim=16,
+        layers=2,
+        max_len=32,
+        attention=AttentionConfig(scoring=scoring_name, heads=4, **att),
+        **kw,
+    )
+    m = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    m.eval()
+    return m
+
+
+IDS = np.array([[2, 5, 9, 11, 7, 0], [2, 13, 4, 0, 0, 0]], np.int32)
+
+VARIANTS = [(n, {}) for n in scoring.available()] + [
+    ("dot,cosine,l1,differential", {}),
+    ("l2", {"attention": {"tie_qk": True}}),
+    ("dot", {"attention": {"causal": True}}),
+    ("cosine", {"attention": {"window": (1, 1)}}),
+    ("dot", {"positions": "sinusoidal", "pooling": "cls"}),
+    ("dot", {"positions": "none", "pooling": "max"}),
+    ("differential", {"pooling": "attention"}),
+]
+
+
+@pytest.mark.parametrize("name,kw", VARIANTS, ids=[f"{n}-{k}" for n, k in VARIANTS])
+def test_appending_pads_does_not_change_logits(name, kw):
+    m = model(name, **kw)
+    fwd = nnx.jit(lambda m, ids: m(ids).logits)
+    a = fwd(m, IDS)
+    b = fwd(m, np.pad(IDS, ((0, 0), (0, 7))))
+    np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    assert np.isfinite(np.asarray(a)).all()
+
+
+@pytest.mark.parametrize("name", scoring.available())
+def test_batch_one_length_one_and_grads_finite(name):
+    m = model(name)
+    ids = np.array([[2]], np.int32)
+    out = m(ids, capture=True)
+    assert out.logits.shape == (1, 3)
+    assert out.attention[0].weights.shape == (1, 4, 1, 1)
+
+    def loss(m):
+        return jnp.mean(m(IDS).logits ** 2)
+
+    grads = nnx.grad(loss)(m)
+    assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
+
+
+def test_fused_and_explicit_models_agree():
+    a = model("dot,cosine,l2,differential")
+    b = model("dot,cosine,l2,differential", attention={"fused": False})
+    np.testing.assert_allclose(a(IDS).logits, b(IDS).logits, atol=1e-5, rtol=0)
+
+
+def test_vmap_over_examples_matches_batch():
+    m = model("differential")
+    batched = m(IDS).logits
+    per_row = nnx.vmap(lambda m, ids: m(ids[None]).logits[0], in_axes=(None, 0))(m, IDS)
+    np.testing.assert_allclose(per_row, batched, atol=1e-5, rtol=0)
+
+
+def test_per_head_scorings_grouped():
+    assert head_groups(("dot", "dot", "l1", "dot")) == (("dot", 0, 2), ("l1", 2, 1), ("dot", 3, 1))
+    m = model("dot,cosine,l1,differential")
+    mha = m.blocks[0].attn
+    assert [type(s).__name__ for s in mha.scorers] == [
+        "FunctionScoring",
+        "Cosine",
+        "FunctionScoring",
+        "FunctionScoring",
+    ]
+
+
+def test_tie_qk_shares_projection():
+    m = model("l2", attention={"tie_qk": True})
+    assert m.blocks[0].attn.key is m.blocks[0].attn.query
+
+
+def test_dropout_active_in_train_mode_only():
+    cfg = ModelConfig(
+        vocab_size=50, num_classes=2, dim=16, dropout=0.5, attention=AttentionConfig(dropout=0.3)
+    )
+    m = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    a, b = m(IDS).logits, m(IDS).logits
+    assert not np.allclose(a, b)
+    m.eval()
+    np.testing.assert_array_equal(m(IDS).logits, m(IDS).logits)
+
+
+def test_config_round_trips_through_json():
+    import json
+
+    cfg = ModelConfig(
+        vocab_size=50,
+        num_classes=2,
+        attention=AttentionConfig(scoring="dot,l1", heads=2, window=(2, None)),
+    )
+    again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: model("dott"), r"unknown scoring 'dott'.*Did you mean 'dot'"),
+        (
+            lambda: ModelConfig(
+                vocab_size=10, num_classes=2, dim=18, attention=AttentionConfig(heads=4)
+            ),
+            r"dim=18 is not divisible by heads=4",
+        ),
+        (
+            lambda: AttentionConfig(scoring="dot,l1,l2", heads=4),
+            r"got 3 names \(dot,l1,l2\) for 4 heads",
+        ),
+        (lambda: AttentionConfig(window=(-1, 2)), r"got \(-1, 2\)"),
+        (lambda: ModelConfig(vocab_size=10, num_classes=1), r"num_classes must be >= 2, got 1"),
+        (lambda: model(positions="rotary"), r"unknown positions 'rotary'"),
+        (lambda: model(pooling="sum"), r"unknown pooling 'sum'"),
+        (
+            lambda: MultiHeadAttention(10, AttentionConfig(heads=4), rngs=nnx.Rngs(0)),
+            r"dim=10 is not divisible by heads=4",
+        ),
+    ],
+)
+def test_bad_input_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
