@@ -1,0 +1,119 @@
+"""Orbax checkpoints of any NNX state (model, optimizer, random streams): best and last.
+
+Layout under ``run/checkpoints/``: one orbax directory per saved epoch (``epoch-0003``) and
+``pointers.json`` naming which is ``last`` and which is ``best``. Orbax writes each
+directory atomically; the pointer file is replaced atomically after it; directories no
+pointer names are removed last. A crash at any moment leaves a loadable pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from semalign.errors import RunError
+
+POINTERS = "pointers.json"
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_storable(tree: Any) -> Any:
+    # orbax stores plain arrays; typed PRNG keys travel as their raw key data.
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _from_storable(stored: Any, like: Any) -> Any:
+    return jax.tree.map(
+        lambda s, ref: jax.random.wrap_key_data(s, impl=jax.random.key_impl(ref))
+        if _is_key(ref)
+        else s,
+        stored,
+        like,
+    )
+
+
+def _checkpointer():
+    import orbax.checkpoint as ocp
+
+    return ocp.StandardCheckpointer()
+
+
+def read_pointers(directory: Path) -> dict[str, str]:
+    """``{"last": "epoch-0003", "best": "epoch-0002"}``; empty when nothing is saved."""
+    path = Path(directory) / POINTERS
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunError(f"checkpoint pointers {path} are unreadable ({err}): retrain") from None
+
+
+def save(directory: Path, tag: str, obj: Any, *, best: bool) -> None:
+    """Save ``nnx.state(obj)`` as ``tag`` and point ``last`` (and ``best`` if asked) at it.
+
+    Args:
+      directory: the run's ``checkpoints/`` folder.
+      tag: directory name for this save (``epoch-0003``).
+      obj: an NNX module or a tuple of them (model, optimizer).
+      best: also mark it as the best so far.
+    """
+    directory = Path(directory).resolve()
+    pure = _to_storable(nnx.to_pure_dict(nnx.state(obj)))
+    target = directory / tag
+    ckptr = _checkpointer()
+    ckptr.save(target, pure, force=True)
+    ckptr.wait_until_finished()
+    pointers = read_pointers(directory)
+    pointers["last"] = tag
+    if best or "best" not in pointers:
+        pointers["best"] = tag
+    tmp = directory / (POINTERS + ".tmp")
+    tmp.write_text(json.dumps(pointers, indent=2))
+    os.replace(tmp, directory / POINTERS)
+    keep = set(pointers.values())
+    for child in directory.iterdir():
+        if child.is_dir() and child.name.startswith("epoch-") and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def restore(directory: Path, obj: Any, which: str = "best") -> str:
+    """Load the ``which`` checkpoint into ``obj`` in place; returns the tag restored.
+
+    Raises:
+      RunError: when there is no such checkpoint or it does not fit ``obj``.
+    """
+    directory = Path(directory).resolve()
+    pointers = read_pointers(directory)
+    if which not in pointers:
+        raise RunError(
+            f"no '{which}' checkpoint in {directory}: the run never finished an epoch; "
+            "retrain it or pick another with --run"
+        )
+    tag = pointers[which]
+    state = nnx.state(obj)
+    like = nnx.to_pure_dict(state)
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), _to_storable(like)
+    )
+    try:
+        stored = _checkpointer().restore(directory / tag, abstract)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        raise RunError(
+            f"checkpoint {directory / tag} does not match this model ({type(err).__name__}): "
+            "was config.json edited? retrain or restore the original config"
+        ) from None
+    nnx.replace_by_pure_dict(state, _from_storable(stored, like))
+    nnx.update(obj, state)
+    return tag

@@ -1,0 +1,211 @@
+"""Train, save, load and apply a HuggingFace ``tokenizers`` tokenizer.
+
+Every tokenizer made here shares one pipeline: normalise (``<br />``, any case, to
+a space, NFKC, optionally lower case), split on whitespace and punctuation
+(BERT pre-tokenizer), map to ids with the chosen model, and put ``[CLS]`` first.
+The special tokens have fixed ids (:data:`SPECIAL_TOKENS`), so ``[PAD]`` is
+always id 0 and the model code may rely on it.
+
+Train the tokenizer on the training split only: fitting it on validation or
+test texts leaks their vocabulary into the model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers.processors import TemplateProcessing
+
+from semalign.errors import DataError
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
+"""The special tokens; the id of each is its position here."""
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
+
+_Parts = tuple[models.Model, trainers.Trainer, decoders.Decoder | None]
+
+
+def _wordpiece(vocab_size: int) -> _Parts:
+    return (
+        models.WordPiece(unk_token=UNK, max_input_chars_per_word=100),
+        trainers.WordPieceTrainer(
+            vocab_size=vocab_size,
+            special_tokens=list(SPECIAL_TOKENS),
+            continuing_subword_prefix="##",
+            show_progress=False,
+        ),
+        decoders.WordPiece(prefix="##"),
+    )
+
+
+def _word(vocab_size: int) -> _Parts:
+    return (
+        models.WordLevel(unk_token=UNK),
+        trainers.WordLevelTrainer(
+            vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        ),
+        None,
+    )
+
+
+TOKENIZER_KINDS: dict[str, Callable[[int], _Parts]] = {
+    "wordpiece": _wordpiece,
+    "word": _word,
+}
+"""Tokenizer kinds: a name maps to ``vocab_size -> (model, trainer, decoder)``.
+
+``wordpiece`` splits rare words into sub-words (``##ing``), so almost nothing
+is ``[UNK]``; ``word`` keeps whole words and maps the rest to ``[UNK]``.
+"""
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    *,
+    vocab_size: int,
+    kind: str = "wordpiece",
+    lowercase: bool = True,
+) -> Tokenizer:
+    """Train a tokenizer on ``texts`` (the training split only).
+
+    Args:
+        texts: The training texts.
+        vocab_size: Vocabulary size, the special tokens included. A small
+            corpus may give fewer.
+        kind: A key of :data:`TOKENIZER_KINDS`.
+        lowercase: Lower-case text before splitting it.
+
+    Returns:
+        A tokenizer with ``[CLS]`` prepended to every encoding and no padding
+        or truncation set (:func:`encode_texts` truncates).
+
+    Raises:
+        ValueError: If ``kind`` is unknown or ``vocab_size`` smaller than the
+            number of special tokens.
+
+    >>> tok = train_tokenizer(["a cat sat", "a dog ran"], vocab_size=50, kind="word")
+    >>> tokens_of(tok, "A cat flew", max_len=8)
+    ['[CLS]', 'a', 'cat', '[UNK]']
+
+    """
+    build = TOKENIZER_KINDS.get(kind)
+    if build is None:
+        raise ValueError(
+            f"unknown tokenizer kind {kind!r}; choose one of {', '.join(sorted(TOKENIZER_KINDS))}"
+        )
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must exceed {len(SPECIAL_TOKENS)}, got {vocab_size}")
+    model, trainer, decoder = build(vocab_size)
+    tokenizer = Tokenizer(model)
+    steps = [normalizers.Replace(Regex(r"(?i)<br\s*/?>"), " "), normalizers.NFKC()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    if decoder is not None:
+        tokenizer.decoder = decoder
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.post_processor = TemplateProcessing(
+        single=f"{CLS} $A", special_tokens=[(CLS, CLS_ID)]
+    )
+    _check_special_ids(tokenizer, "the trained tokenizer")
+    return tokenizer
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: str | os.PathLike[str]) -> None:
+    """Write ``tokenizer`` as one JSON file, without any padding or truncation setting.
+
+    Args:
+        tokenizer: A tokenizer from :func:`train_tokenizer` or :func:`load_tokenizer`.
+        path: The file to write, usually ``runs/<name>/tokenizer.json``.
+
+    """
+    clean = Tokenizer.from_str(tokenizer.to_str())
+    clean.no_padding()
+    clean.no_truncation()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    clean.save(str(path))
+
+
+def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
+    """Read a tokenizer written by :func:`save_tokenizer`.
+
+    Args:
+        path: The JSON file.
+
+    Returns:
+        The tokenizer, without padding or truncation.
+
+    Raises:
+        DataError: If the file is missing, unreadable, or its special tokens
+            do not have the fixed ids.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"tokenizer file {str(path)!r} does not exist; check the run folder")
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as err:  # tokenizers raises a bare Exception on bad JSON.
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"{path} is not a valid tokenizer file ({reason}); retrain or restore it"
+        ) from None
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    _check_special_ids(tokenizer, str(path))
+    return tokenizer
+
+
+def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int) -> list[np.ndarray]:
+    """Token ids of each text, ``[CLS]`` first, cut to ``max_len``; no padding.
+
+    Args:
+        tokenizer: A tokenizer from this module.
+        texts: ``N`` texts.
+        max_len: Most ids per text, ``[CLS]`` included.
+
+    Returns:
+        ``N`` int32 arrays ``[L_i]`` with ``1 <= L_i <= max_len``.
+
+    Raises:
+        ValueError: If ``max_len < 1``.
+
+    """
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    encodings = tokenizer.encode_batch(list(texts))
+    return [np.asarray(e.ids[:max_len], dtype=np.int32) for e in encodings]
+
+
+def tokens_of(tokenizer: Tokenizer, text: str, max_len: int) -> list[str]:
+    """Return the token strings of one text, cut as :func:`encode_texts` cuts.
+
+    Args:
+        tokenizer: A tokenizer from this module.
+        text: One text.
+        max_len: Most tokens, ``[CLS]`` included.
+
+    Returns:
+        The tokens, ``[CLS]`` first; ``tokens_of(...)[i]`` is the token of id ``i``
+        of ``encode_texts(...)``.
+
+    """
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    return tokenizer.encode(text).tokens[:max_len]
+
+
+def _check_special_ids(tokenizer: Tokenizer, where: str) -> None:
+    for expected, token in enumerate(SPECIAL_TOKENS):
+        found = tokenizer.token_to_id(token)
+        if found != expected:
+            raise DataError(
+                f"{where}: special token {token} has id {found}, expected {expected}; "
+                "use a tokenizer trained by semalign"
+            )
