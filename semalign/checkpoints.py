@@ -1,7 +1,9 @@
 """Orbax checkpoints of any NNX state (model, optimizer, random streams): best and last.
 
-Layout under ``run/checkpoints/``: one orbax directory per saved epoch (``epoch-0003``) and
-``pointers.json`` naming which is ``last`` and which is ``best``. Orbax writes each
+Layout under ``run/checkpoints/``: one directory per saved epoch (``epoch-0003``) holding
+one orbax item per named object (``model``, ``optimizer``), and ``pointers.json`` naming
+which epoch is ``last`` and which is ``best``. Items restore independently, so inference
+loads the model without knowing the optimizer that trained it. Orbax writes each
 directory atomically; the pointer file is replaced atomically after it; directories no
 pointer names are removed last. A crash at any moment leaves a loadable pair.
 """
@@ -35,9 +37,9 @@ def _to_storable(tree: Any) -> Any:
 
 def _from_storable(stored: Any, like: Any) -> Any:
     return jax.tree.map(
-        lambda s, ref: jax.random.wrap_key_data(s, impl=jax.random.key_impl(ref))
-        if _is_key(ref)
-        else s,
+        lambda s, ref: (
+            jax.random.wrap_key_data(s, impl=jax.random.key_impl(ref)) if _is_key(ref) else s
+        ),
         stored,
         like,
     )
@@ -60,20 +62,20 @@ def read_pointers(directory: Path) -> dict[str, str]:
         raise RunError(f"checkpoint pointers {path} are unreadable ({err}): retrain") from None
 
 
-def save(directory: Path, tag: str, obj: Any, *, best: bool) -> None:
-    """Save ``nnx.state(obj)`` as ``tag`` and point ``last`` (and ``best`` if asked) at it.
+def save(directory: Path, tag: str, items: dict[str, Any], *, best: bool) -> None:
+    """Save each ``nnx.state(obj)`` under ``tag`` and point ``last`` (and ``best``) at it.
 
     Args:
       directory: the run's ``checkpoints/`` folder.
       tag: directory name for this save (``epoch-0003``).
-      obj: an NNX module or a tuple of them (model, optimizer).
+      items: name -> NNX object (``{"model": model, "optimizer": opt}``).
       best: also mark it as the best so far.
     """
     directory = Path(directory).resolve()
-    pure = _to_storable(nnx.to_pure_dict(nnx.state(obj)))
-    target = directory / tag
     ckptr = _checkpointer()
-    ckptr.save(target, pure, force=True)
+    for name, obj in items.items():
+        pure = _to_storable(nnx.to_pure_dict(nnx.state(obj)))
+        ckptr.save(directory / tag / name, pure, force=True)
     ckptr.wait_until_finished()
     pointers = read_pointers(directory)
     pointers["last"] = tag
@@ -88,8 +90,8 @@ def save(directory: Path, tag: str, obj: Any, *, best: bool) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
-def restore(directory: Path, obj: Any, which: str = "best") -> str:
-    """Load the ``which`` checkpoint into ``obj`` in place; returns the tag restored.
+def restore(directory: Path, items: dict[str, Any], which: str = "best") -> str:
+    """Load the named items of the ``which`` checkpoint in place; returns the tag restored.
 
     Raises:
       RunError: when there is no such checkpoint or it does not fit ``obj``.
@@ -102,18 +104,20 @@ def restore(directory: Path, obj: Any, which: str = "best") -> str:
             "retrain it or pick another with --run"
         )
     tag = pointers[which]
-    state = nnx.state(obj)
-    like = nnx.to_pure_dict(state)
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), _to_storable(like)
-    )
-    try:
-        stored = _checkpointer().restore(directory / tag, abstract)
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        raise RunError(
-            f"checkpoint {directory / tag} does not match this model ({type(err).__name__}): "
-            "was config.json edited? retrain or restore the original config"
-        ) from None
-    nnx.replace_by_pure_dict(state, _from_storable(stored, like))
-    nnx.update(obj, state)
+    ckptr = _checkpointer()
+    for name, obj in items.items():
+        state = nnx.state(obj)
+        like = nnx.to_pure_dict(state)
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), _to_storable(like)
+        )
+        try:
+            stored = ckptr.restore(directory / tag / name, abstract)
+        except (ValueError, KeyError, FileNotFoundError) as err:
+            raise RunError(
+                f"checkpoint {directory / tag / name} does not match this model "
+                f"({type(err).__name__}): was config.json edited? retrain or restore it"
+            ) from None
+        nnx.replace_by_pure_dict(state, _from_storable(stored, like))
+        nnx.update(obj, state)
     return tag

@@ -35,7 +35,9 @@ class AttentionConfig:
       dropout: dropout on attention weights (forces the explicit path in training).
       tie_qk: share one projection for queries and keys (the Lipschitz L2 attention of
         Kim et al. 2021 ties them).
-      fused: use ``jax.nn.dot_product_attention`` where the scoring allows it.
+      fused: use ``jax.nn.dot_product_attention`` where the scoring allows it; None
+        chooses by backend: fused on GPU/TPU, explicit on CPU, where XLA's fused
+        backward measured slower (``benchmarks/attention.py``).
       key_block: key block size for blockwise scorings (l1, additive).
 
     """
@@ -46,8 +48,9 @@ class AttentionConfig:
     window: tuple[int | None, int | None] | None = None
     dropout: float = 0.0
     tie_qk: bool = False
-    fused: bool = True
+    fused: bool | None = None
     key_block: int = 128
+    batch_chunk: int | None = None
 
     def __post_init__(self):
         names = parse_scorings(self.scoring)
@@ -70,6 +73,8 @@ class AttentionConfig:
             object.__setattr__(self, "window", window)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"attention dropout must be in [0, 1), got {self.dropout!r}")
+        if self.batch_chunk is not None and self.batch_chunk < 0:
+            raise ValueError(f"batch_chunk must be >= 0, got {self.batch_chunk!r}")
         if self.key_block < 1:
             raise ValueError(f"key_block must be >= 1, got {self.key_block!r}")
 
@@ -154,3 +159,118 @@ class ModelConfig:
 def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
     # JSON has no tuples; configs use them for scoring lists and windows.
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
+SCHEDULES = ("constant", "cosine", "exponential")
+MONITORS = ("accuracy", "loss")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from and how it becomes token ids.
+
+    Attributes:
+      dataset: built-in dataset name (``imdb``, ``rotten-tomatoes``); ignored when ``data``
+        is set.
+      data: a CSV / TSV / JSONL file or a folder-per-label directory.
+      text_column: text column of a table file.
+      label_column: label column of a table file.
+      tokenizer: ``wordpiece`` or ``word``.
+      vocab_size: tokenizer vocabulary size (special tokens included).
+      max_len: tokens per text after truncation, ``[CLS]`` included.
+      lowercase: lower-case before tokenizing.
+      split_seed: seed of the stratified train/validation/test split.
+      max_buckets: at most this many padded lengths (so compilations).
+    """
+
+    dataset: str | None = "imdb"
+    data: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    tokenizer: str = "wordpiece"
+    vocab_size: int = 20_000
+    max_len: int = 512
+    lowercase: bool = True
+    split_seed: int = 0
+    max_buckets: int = 8
+
+    def __post_init__(self):
+        if self.dataset is None and self.data is None:
+            raise ValueError("give a built-in dataset name or a data file")
+        if self.vocab_size < 16:
+            raise ValueError(f"vocab_size must be >= 16, got {self.vocab_size!r}")
+        if self.max_len < 2:
+            raise ValueError(
+                f"max_len must be >= 2 (room for [CLS] and a token), got {self.max_len!r}"
+            )
+        if self.max_buckets < 1:
+            raise ValueError(f"max_buckets must be >= 1, got {self.max_buckets!r}")
+
+    @property
+    def source(self) -> str:
+        """Human name of the data source."""
+        return self.data if self.data is not None else str(self.dataset)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and early stopping.
+
+    Attributes:
+      epochs: maximum number of epochs.
+      batch_size: examples per step.
+      lr: peak learning rate.
+      schedule: ``constant``, ``cosine`` (to 0 at the last step) or ``exponential``.
+      warmup_steps: linear warm-up from 0; None = 5 % of all steps.
+      decay_rate: ``exponential``: factor per ``decay_steps``.
+      decay_steps: ``exponential``: steps per decay; None = one epoch.
+      weight_decay: AdamW decoupled weight decay.
+      l1: L1 penalty on weight matrices (added to the loss).
+      l2: L2 penalty on weight matrices (added to the loss).
+      clip_norm: global gradient-norm clip; 0 disables.
+      patience: epochs without improvement before stopping; 0 disables early stopping.
+      min_delta: smallest change of the monitored metric that counts as improvement.
+      monitor: validation ``accuracy`` (higher is better) or ``loss`` (lower is better).
+      restore_best: evaluate (and keep) the best epoch's weights, not the last.
+      seed: parameter init, dropout and shuffling.
+    """
+
+    epochs: int = 4
+    batch_size: int = 32
+    lr: float = 1e-3
+    schedule: str = "cosine"
+    warmup_steps: int | None = None
+    decay_rate: float = 0.5
+    decay_steps: int | None = None
+    weight_decay: float = 0.01
+    l1: float = 0.0
+    l2: float = 0.0
+    clip_norm: float = 1.0
+    patience: int = 2
+    min_delta: float = 0.0
+    monitor: str = "accuracy"
+    restore_best: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
+        for name in ("weight_decay", "l1", "l2", "clip_norm", "min_delta", "patience"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps!r}")
+        if not 0 < self.decay_rate <= 1:
+            raise ValueError(f"decay_rate must be in (0, 1], got {self.decay_rate!r}")
+        if self.decay_steps is not None and self.decay_steps < 1:
+            raise ValueError(f"decay_steps must be >= 1, got {self.decay_steps!r}")

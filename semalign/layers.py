@@ -87,6 +87,10 @@ class MultiHeadAttention(nnx.Module):
                 for name, _, count in self.groups
             ]
         )
+        on_cpu = jax.default_backend() == "cpu"
+        self.fused = config.fused if config.fused is not None else not on_cpu
+        auto_chunk = 2 if on_cpu else 0
+        self.chunk = config.batch_chunk if config.batch_chunk is not None else auto_chunk
         self.dropout_rate = config.dropout
         self.rngs = rngs.dropout.fork() if config.dropout > 0 else None
         self.deterministic = False
@@ -135,7 +139,8 @@ class MultiHeadAttention(nnx.Module):
                 k[:, :, heads],
                 v[:, :, heads],
                 mask,
-                fused=self.config.fused,
+                fused=self.fused,
+                chunk=self.chunk,
                 dropout_rate=self.dropout_rate if training else 0.0,
                 dropout_rng=self.rngs() if training else None,
                 capture=capture,

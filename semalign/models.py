@@ -9,10 +9,28 @@ from flax import nnx, struct
 from semalign.attention import Capture
 from semalign.config import ModelConfig
 from semalign.layers import EncoderBlock
-from semalign.pooling import build_pooling
-from semalign.positions import build_positions
+from semalign.pooling import POOLINGS, build_pooling
+from semalign.positions import POSITIONS, build_positions
 
 PAD_ID = 0
+
+
+def check_names(config: ModelConfig) -> None:
+    """Fail early on a scoring, position or pooling name no registry knows.
+
+    Raises:
+      ValueError: naming the received value and the choices.
+    """
+    from semalign import scoring
+
+    for name in set(config.attention.head_scorings):
+        scoring.get(name)
+    if config.positions not in POSITIONS:
+        raise ValueError(
+            f"unknown positions {config.positions!r}; choose one of {', '.join(POSITIONS)}"
+        )
+    if config.pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {config.pooling!r}; choose one of {', '.join(POOLINGS)}")
 
 
 @struct.dataclass

@@ -110,3 +110,14 @@ def test_bad_arguments():
         train_tokenizer(CORPUS, vocab_size=100, kind="bpe")
     with pytest.raises(ValueError, match="vocab_size must exceed 5, got 5"):
         train_tokenizer(CORPUS, vocab_size=5)
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "word"])
+def test_training_is_deterministic(kind):
+    """Same texts, same vocabulary (HF's WordPiece trainer alone is not: tokenizers#1794)."""
+    r = np.random.default_rng(0)
+    words = ["".join(r.choice(list("abcdefgh"), size=r.integers(2, 7))) for _ in range(60)]
+    texts = [" ".join(r.choice(words, size=12)) for _ in range(80)]
+    vocabs = [train_tokenizer(texts, vocab_size=60, kind=kind).get_vocab() for _ in range(8)]
+    assert all(v == vocabs[0] for v in vocabs)
+    assert len(vocabs[0]) == 60

@@ -67,7 +67,7 @@ def test_batch_one_length_one_and_grads_finite(name):
 
 
 def test_fused_and_explicit_models_agree():
-    a = model("dot,cosine,l2,differential")
+    a = model("dot,cosine,l2,differential", attention={"fused": True})
     b = model("dot,cosine,l2,differential", attention={"fused": False})
     np.testing.assert_allclose(a(IDS).logits, b(IDS).logits, atol=1e-5, rtol=0)
 

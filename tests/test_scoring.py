@@ -282,3 +282,36 @@ def test_cosine_tau_is_clamped():
     np.testing.assert_allclose(s.tau, 100.0, rtol=1e-6)
     s.log_tau[...] = jnp.full((H,), 0.5)
     np.testing.assert_allclose(s.tau, math.exp(0.5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_chunked_path_equals_batched_forward_capture_and_grad(name, chunk):
+    s = make(name)
+    q, k, v, valid = inputs(6)
+    mask = mask_for("local", valid, LQ, LK)
+
+    def loss(q, k, v, c):
+        out, _ = attend(s, q, k, v, mask, fused=False, chunk=c)
+        return jnp.sum(jnp.sin(out)), out
+
+    for argnums in ((0, 1, 2),):
+        (g1, o1), (g2, o2) = (
+            jax.jit(jax.grad(loss, argnums=argnums, has_aux=True), static_argnums=3)(q, k, v, pe)
+            for pe in (chunk, 0)
+        )
+        np.testing.assert_allclose(o1, o2, atol=1e-5, rtol=0)
+        for a, b in zip(g1, g2, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    _, c1 = attend(s, q, k, v, mask, fused=False, chunk=chunk, capture=True)
+    _, c2 = attend(s, q, k, v, mask, fused=False, chunk=0, capture=True)
+    np.testing.assert_allclose(c1.weights, c2.weights, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(c1.logits, c2.logits, atol=1e-5, rtol=0)
+    g_params = [
+        nnx.grad(
+            lambda s, pe=pe: jnp.sum(jnp.sin(attend(s, q, k, v, mask, fused=False, chunk=pe)[0]))
+        )(s)
+        for pe in (chunk, 0)
+    ]
+    for a, b in zip(*(jax.tree.leaves(g) for g in g_params), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)

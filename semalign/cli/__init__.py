@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from semalign import __version__
+from semalign.cli import evaluate as _evaluate
 from semalign.cli import scorings as _scorings
+from semalign.cli import train as _train
 
 app = typer.Typer(
     name="semalign",
@@ -34,6 +36,8 @@ def _root(
     """Text classification and semantic alignment with pluggable attention scoring."""
 
 
+app.command("train")(_train.train)
+app.command("evaluate")(_evaluate.evaluate)
 app.command("scorings")(_scorings.scorings)
 
 

@@ -27,40 +27,68 @@ SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
 """The special tokens; the id of each is its position here."""
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
 
-_Parts = tuple[models.Model, trainers.Trainer, decoders.Decoder | None]
+
+def _alphabet(tokenizer: Tokenizer, texts: Sequence[str]) -> list[str]:
+    """Every non-space character of the normalised texts, sorted."""
+    normalized = tokenizer.normalizer.normalize_str("\n".join(texts))
+    return sorted(set(normalized) - set(" \t\n\r\x0b\x0c"))
 
 
-def _wordpiece(vocab_size: int) -> _Parts:
-    return (
-        models.WordPiece(unk_token=UNK, max_input_chars_per_word=100),
-        trainers.WordPieceTrainer(
-            vocab_size=vocab_size,
-            special_tokens=list(SPECIAL_TOKENS),
+def _wordpiece(tokenizer: Tokenizer, texts: Sequence[str], vocab_size: int) -> Tokenizer:
+    # HF's WordPiece trainer numbers the continuation pieces (##x) in hash-map order and
+    # breaks merge ties by those numbers, so the same texts can give different vocabularies
+    # (huggingface/tokenizers#1794). Reserving every ##x up front fixes their ids; the
+    # model is then rebuilt from the vocabulary so that they are ordinary tokens.
+    alphabet = _alphabet(tokenizer, texts)
+    pieces = [f"##{c}" for c in alphabet]
+    tokenizer.model = models.WordPiece(unk_token=UNK, max_input_chars_per_word=100)
+    tokenizer.train_from_iterator(
+        texts,
+        trainer=trainers.WordPieceTrainer(
+            vocab_size=vocab_size + len(pieces),
+            special_tokens=[*SPECIAL_TOKENS, *pieces],
+            initial_alphabet=alphabet,
             continuing_subword_prefix="##",
             show_progress=False,
         ),
-        decoders.WordPiece(prefix="##"),
     )
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    keep = sorted(vocab.items(), key=lambda kv: kv[1])[:vocab_size]
+    out = Tokenizer(
+        models.WordPiece(
+            vocab={t: i for i, (t, _) in enumerate(keep)},
+            unk_token=UNK,
+            max_input_chars_per_word=100,
+        )
+    )
+    out.normalizer = tokenizer.normalizer
+    out.pre_tokenizer = tokenizer.pre_tokenizer
+    out.decoder = decoders.WordPiece(prefix="##")
+    out.add_special_tokens(list(SPECIAL_TOKENS))
+    return out
 
 
-def _word(vocab_size: int) -> _Parts:
-    return (
-        models.WordLevel(unk_token=UNK),
-        trainers.WordLevelTrainer(
+def _word(tokenizer: Tokenizer, texts: Sequence[str], vocab_size: int) -> Tokenizer:
+    # WordLevelTrainer sorts ties by token (huggingface/tokenizers#717): deterministic.
+    tokenizer.model = models.WordLevel(unk_token=UNK)
+    tokenizer.train_from_iterator(
+        texts,
+        trainer=trainers.WordLevelTrainer(
             vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
         ),
-        None,
     )
+    return tokenizer
 
 
-TOKENIZER_KINDS: dict[str, Callable[[int], _Parts]] = {
+TOKENIZER_KINDS: dict[str, Callable[[Tokenizer, Sequence[str], int], Tokenizer]] = {
     "wordpiece": _wordpiece,
     "word": _word,
 }
-"""Tokenizer kinds: a name maps to ``vocab_size -> (model, trainer, decoder)``.
+"""Tokenizer kinds: a name maps to ``(base tokenizer, texts, vocab_size) -> trained``.
 
 ``wordpiece`` splits rare words into sub-words (``##ing``), so almost nothing
-is ``[UNK]``; ``word`` keeps whole words and maps the rest to ``[UNK]``.
+is ``[UNK]``; ``word`` keeps whole words and maps the rest to ``[UNK]``. Both
+are deterministic: the same texts give the same vocabulary.
 """
 
 
@@ -100,16 +128,13 @@ def train_tokenizer(
         )
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must exceed {len(SPECIAL_TOKENS)}, got {vocab_size}")
-    model, trainer, decoder = build(vocab_size)
-    tokenizer = Tokenizer(model)
+    tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
     steps = [normalizers.Replace(Regex(r"(?i)<br\s*/?>"), " "), normalizers.NFKC()]
     if lowercase:
         steps.append(normalizers.Lowercase())
     tokenizer.normalizer = normalizers.Sequence(steps)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    if decoder is not None:
-        tokenizer.decoder = decoder
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer = build(tokenizer, list(texts), vocab_size)
     tokenizer.post_processor = TemplateProcessing(
         single=f"{CLS} $A", special_tokens=[(CLS, CLS_ID)]
     )

@@ -1,0 +1,5 @@
+"""``python -m semalign.cli``."""
+
+from semalign.cli import main
+
+main()

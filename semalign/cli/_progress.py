@@ -1,0 +1,121 @@
+"""Rich rendering of training progress (the library reports, this draws)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+
+class RichReporter:
+    """Epoch bar and step bar with ETA, loss, accuracy, tokens/s; epoch lines."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.epoch_task = None
+        self.step_task = None
+
+    def start(self, info: Mapping[str, Any]) -> None:  # noqa: D102
+        sizes = info["sizes"]
+        att = info["model"]["attention"]
+        self.console.print(
+            f"[bold]run[/] {info['run']}  [bold]data[/] {info['data']} "
+            f"(train {sizes['train']:,} · val {sizes['validation']:,} · test {sizes['test']:,}; "
+            f"{info['duplicates_removed']} duplicates dropped)"
+        )
+        shapes = info["shapes"]
+        self.console.print(
+            f"[bold]model[/] scoring={att['scoring']} heads={att['heads']} "
+            f"dim={info['model']['dim']} layers={info['model']['layers']} "
+            f"params={info['parameters']:,} vocab={info['vocab']:,}  "
+            f"[bold]batches[/] {info['steps_per_epoch']}/epoch in {len(shapes)} shapes "
+            f"(lengths {', '.join(str(s[1]) for s in shapes)}; "
+            f"{info['padding_fraction']:.1%} padding)"
+        )
+        if info.get("resumed_from_epoch"):
+            self.console.print(f"resuming after epoch {info['resumed_from_epoch']}")
+        self.progress.start()
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:  # noqa: D102
+        if self.epoch_task is None:
+            self.epoch_task = self.progress.add_task(
+                "epochs", total=epochs, completed=epoch - 1, stats=""
+            )
+        if self.step_task is not None:
+            self.progress.remove_task(self.step_task)
+        self.step_task = self.progress.add_task(f"epoch {epoch}", total=steps, stats="")
+
+    def step(self, step: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
+        self.progress.update(
+            self.step_task,
+            completed=step,
+            stats=(
+                f"loss {metrics['loss']:.4f} acc {metrics['accuracy']:.2%} "
+                f"{metrics['tokens_per_second']:,.0f} tok/s"
+            ),
+        )
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
+        self.progress.update(self.epoch_task, completed=epoch)
+        mark = " [green]best[/]" if metrics.get("best") else ""
+        self.progress.console.print(
+            f"epoch {epoch}: train loss {metrics['train_loss']:.4f} "
+            f"acc {metrics['train_accuracy']:.2%} · val loss {metrics['val_loss']:.4f} "
+            f"acc {metrics['val_accuracy']:.2%} · {metrics['epoch_seconds']:.0f} s"
+            f"{mark}"
+        )
+
+    def message(self, text: str) -> None:  # noqa: D102
+        self.progress.console.print(text)
+
+    def stop(self) -> None:
+        """Close the live display."""
+        self.progress.stop()
+
+
+def report_table(title: str, report: Any) -> Table:
+    """Per-class precision/recall/F1 plus accuracy and macro-F1."""
+    table = Table(title=title, title_justify="left")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="right" if col != "class" else "left")
+    for c in report.per_class:
+        table.add_row(
+            c.label, f"{c.precision:.4f}", f"{c.recall:.4f}", f"{c.f1:.4f}", str(c.support)
+        )
+    table.add_section()
+    table.add_row("accuracy", "", "", f"{report.accuracy:.4f}", str(report.count))
+    table.add_row("macro F1", "", "", f"{report.macro_f1:.4f}", "")
+    table.add_row("loss", "", "", f"{report.loss:.4f}", "")
+    return table
+
+
+def confusion_table(report: Any) -> Table:
+    """Confusion matrix, rows true, columns predicted."""
+    table = Table(title="confusion (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("")
+    for lab in report.labels:
+        table.add_column(lab, justify="right")
+    for lab, row in zip(report.labels, report.confusion, strict=True):
+        table.add_row(lab, *(str(c) for c in row))
+    return table

@@ -1,0 +1,61 @@
+"""``semalign evaluate``: metrics of a run on a split, a built-in dataset or a file."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from semalign.cli._errors import user_errors
+
+
+def evaluate(
+    run: Annotated[str | None, typer.Option(help="Run folder (default: newest in ./runs).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Built-in dataset instead of the run's.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="CSV / TSV / JSONL file or label folders.")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of --data.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column of --data.")] = "label",
+    split: Annotated[
+        str | None,
+        typer.Option(help="train, validation, test or all (default: test; all for --data)."),
+    ] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and loss."""
+    with user_errors():
+        from semalign.evaluate import EvaluationRequest
+        from semalign.evaluate import evaluate as run_evaluation
+
+        result = run_evaluation(
+            EvaluationRequest(
+                run=run,
+                runs_dir=runs_dir,
+                dataset=dataset,
+                data=data,
+                text_column=text_column,
+                label_column=label_column,
+                split=split,
+                checkpoint=checkpoint,
+            )
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.console import Console
+
+    from semalign.cli._progress import confusion_table, report_table
+
+    console = Console()
+    console.print(
+        report_table(
+            f"{result.source} · {result.split} · {result.run} ({result.checkpoint})", result.report
+        )
+    )
+    console.print(confusion_table(result.report))

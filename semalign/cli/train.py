@@ -1,0 +1,229 @@
+"""``semalign train``: train a classifier and write a run folder."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from semalign.cli._errors import user_errors
+
+
+class Schedule(StrEnum):
+    """Learning-rate schedules."""
+
+    constant = "constant"
+    cosine = "cosine"
+    exponential = "exponential"
+
+
+class DType(StrEnum):
+    """Computation dtypes."""
+
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+class Tokenizer(StrEnum):
+    """Tokenizer kinds."""
+
+    wordpiece = "wordpiece"
+    word = "word"
+
+
+class Positions(StrEnum):
+    """Position encodings."""
+
+    learned = "learned"
+    sinusoidal = "sinusoidal"
+    none = "none"
+
+
+class Pooling(StrEnum):
+    """Pooling of token states."""
+
+    mean = "mean"
+    cls = "cls"
+    max = "max"
+    attention = "attention"
+
+
+def _window(value: str | None) -> tuple[int | None, int | None] | None:
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) == 1:
+        parts = parts * 2
+    try:
+        left, right = (None if p.strip() in ("", "none") else int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--window takes N or LEFT,RIGHT (integers), got {value!r}") from None
+    return (left, right)
+
+
+def train(
+    scoring: Annotated[
+        str,
+        typer.Option(
+            "--scoring",
+            "--attention-type",
+            help="Scoring name, or one per head: dot,cosine,l1,differential. "
+            "See `semalign scorings`.",
+        ),
+    ] = "dot",
+    dataset: Annotated[
+        str, typer.Option(help="Built-in dataset: imdb or rotten-tomatoes.")
+    ] = "imdb",
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="CSV / TSV / JSONL file or a folder of <label>/*.txt (overrides --dataset)."
+        ),
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of --data.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column of --data.")] = "label",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 4,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 32,
+    dim: Annotated[int, typer.Option(help="Embedding / model width.")] = 64,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    layers: Annotated[int, typer.Option(help="Encoder blocks.")] = 1,
+    mlp_ratio: Annotated[int, typer.Option(help="MLP width over dim (0: no MLP).")] = 2,
+    max_len: Annotated[int, typer.Option(help="Tokens per text (sequence length).")] = 512,
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary (max features).")] = 20_000,
+    tokenizer: Annotated[Tokenizer, typer.Option(help="Tokenizer model.")] = Tokenizer.wordpiece,
+    positions: Annotated[Positions, typer.Option(help="Position encoding.")] = Positions.learned,
+    pooling: Annotated[Pooling, typer.Option(help="Pooling of token states.")] = Pooling.mean,
+    causal: Annotated[bool, typer.Option(help="Causal attention mask.")] = False,
+    window: Annotated[
+        str | None, typer.Option(help="Local attention window: N or LEFT,RIGHT.")
+    ] = None,
+    tie_qk: Annotated[bool, typer.Option(help="Share the query and key projection.")] = False,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
+    attention_dropout: Annotated[float, typer.Option(help="Dropout on attention weights.")] = 0.0,
+    l1: Annotated[float, typer.Option("--l1", help="L1 penalty on weight matrices.")] = 0.0,
+    l2: Annotated[float, typer.Option("--l2", help="L2 penalty on weight matrices.")] = 0.0,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = Schedule.cosine,
+    warmup_steps: Annotated[
+        int | None, typer.Option(help="Linear warm-up steps (default 5 % of all steps).")
+    ] = None,
+    decay_rate: Annotated[float, typer.Option(help="Exponential schedule: decay factor.")] = 0.5,
+    decay_steps: Annotated[
+        int | None, typer.Option(help="Exponential schedule: steps per decay (default 1 epoch).")
+    ] = None,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    clip_norm: Annotated[float, typer.Option(help="Gradient-norm clip (0: off).")] = 1.0,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = 2,
+    min_delta: Annotated[float, typer.Option(help="Smallest improvement that counts.")] = 0.0,
+    restore_best: Annotated[
+        bool, typer.Option(help="Keep the best epoch's weights, not the last.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of init, dropout, shuffling and split.")] = 0,
+    dtype: Annotated[DType, typer.Option(help="Computation dtype.")] = DType.float32,
+    name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
+    runs_dir: Annotated[str, typer.Option(help="Parent folder of runs.")] = "runs",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run of that name.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run named by --name (default: newest).")
+    ] = False,
+    stop_after: Annotated[
+        int | None, typer.Option(help="Stop after N epochs in this call; continue with --resume.")
+    ] = None,
+    tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard events.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a text classifier (default: IMDB) and write runs/<name>/."""
+    from rich.console import Console
+
+    from semalign.cli._progress import RichReporter, confusion_table, report_table
+
+    with user_errors():
+        from semalign.config import DataConfig, TrainConfig
+        from semalign.runs import newest_run
+        from semalign.train import SilentReporter, TrainRequest
+        from semalign.train import train as run_training
+
+        resume_path = None
+        if resume:
+            resume_path = str(newest_run(runs_dir).root) if name is None else f"{runs_dir}/{name}"
+        req = TrainRequest(
+            data=DataConfig(
+                dataset=dataset,
+                data=data,
+                text_column=text_column,
+                label_column=label_column,
+                tokenizer=tokenizer.value,
+                vocab_size=vocab_size,
+                max_len=max_len,
+                split_seed=seed,
+            ),
+            train=TrainConfig(
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                schedule=schedule.value,
+                warmup_steps=warmup_steps,
+                decay_rate=decay_rate,
+                decay_steps=decay_steps,
+                weight_decay=weight_decay,
+                l1=l1,
+                l2=l2,
+                clip_norm=clip_norm,
+                patience=patience,
+                min_delta=min_delta,
+                restore_best=restore_best,
+                seed=seed,
+            ),
+            model={
+                "dim": dim,
+                "layers": layers,
+                "mlp_ratio": mlp_ratio,
+                "positions": positions.value,
+                "pooling": pooling.value,
+                "dropout": dropout,
+                "dtype": dtype.value,
+                "attention": {
+                    "scoring": scoring,
+                    "heads": heads,
+                    "causal": causal,
+                    "window": _window(window),
+                    "dropout": attention_dropout,
+                    "tie_qk": tie_qk,
+                },
+            },
+            runs_dir=runs_dir,
+            name=name,
+            overwrite=overwrite,
+            resume=resume_path,
+            stop_after=stop_after,
+            tensorboard=tensorboard,
+        )
+        reporter = SilentReporter() if (quiet or as_json) else RichReporter()
+        try:
+            result = run_training(req, reporter)
+        finally:
+            if isinstance(reporter, RichReporter):
+                reporter.stop()
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if quiet:
+        return
+    console = Console()
+    if result.test is not None:
+        console.print(report_table(f"test ({result.run})", result.test))
+        console.print(confusion_table(result.test))
+        console.print(
+            f"best epoch {result.best_epoch} of {result.epochs_done}"
+            f"{' (early stop)' if result.stopped_early else ''} · "
+            f"{result.seconds:.0f} s · {result.tokens_per_second:,.0f} train tokens/s · "
+            f"{result.compiled_shapes} batch shapes"
+        )
+    else:
+        console.print(
+            f"stopped after epoch {result.epochs_done}; continue with "
+            f"`semalign train --resume --name {result.run.name}`"
+        )

@@ -1,0 +1,66 @@
+"""Learning-rate schedules by name and the AdamW optimizer with clipping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optax
+
+from semalign.config import TrainConfig
+
+ScheduleFn = Callable[[TrainConfig, int, int], optax.Schedule]
+
+
+def _constant(cfg: TrainConfig, total: int, per_epoch: int) -> optax.Schedule:
+    del total, per_epoch
+    return optax.constant_schedule(cfg.lr)
+
+
+def _cosine(cfg: TrainConfig, total: int, per_epoch: int) -> optax.Schedule:
+    del per_epoch
+    return optax.cosine_decay_schedule(cfg.lr, decay_steps=max(total, 1))
+
+
+def _exponential(cfg: TrainConfig, total: int, per_epoch: int) -> optax.Schedule:
+    del total
+    steps = cfg.decay_steps or max(per_epoch, 1)
+    return optax.exponential_decay(cfg.lr, transition_steps=steps, decay_rate=cfg.decay_rate)
+
+
+SCHEDULES: dict[str, ScheduleFn] = {
+    "constant": _constant,
+    "cosine": _cosine,
+    "exponential": _exponential,
+}
+
+
+def warmup_steps(cfg: TrainConfig, total: int) -> int:
+    """Explicit warm-up, or 5 % of all steps."""
+    return cfg.warmup_steps if cfg.warmup_steps is not None else int(0.05 * total)
+
+
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
+    """Linear warm-up from 0, then the named schedule over the remaining steps."""
+    total = cfg.epochs * steps_per_epoch
+    warm = warmup_steps(cfg, total)
+    main = SCHEDULES[cfg.schedule](cfg, max(total - warm, 1), steps_per_epoch)
+    if warm == 0:
+        return main
+    return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, warm), main], [warm])
+
+
+def optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """AdamW (decoupled weight decay on matrices only) after global-norm clipping."""
+
+    def decay_mask(params):
+        import jax
+
+        return jax.tree.map(lambda p: getattr(p, "ndim", 0) >= 2, params)
+
+    parts = [optax.clip_by_global_norm(cfg.clip_norm)] if cfg.clip_norm > 0 else []
+    parts.append(
+        optax.adamw(
+            learning_rate(cfg, steps_per_epoch), weight_decay=cfg.weight_decay, mask=decay_mask
+        )
+    )
+    return optax.chain(*parts)

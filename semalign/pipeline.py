@@ -1,0 +1,97 @@
+"""From a :class:`DataConfig` to labelled splits, a tokenizer and padded batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tokenizers
+
+from semalign.config import DataConfig
+from semalign.data import (
+    Batch,
+    Examples,
+    Splits,
+    bucket_boundaries,
+    encode_texts,
+    load_builtin,
+    make_batches,
+    read_examples,
+    split_examples,
+)
+from semalign.errors import DataError
+
+
+def load_examples(data: DataConfig) -> Examples:
+    """The whole labelled dataset named by ``data`` (built-in or a user file)."""
+    if data.data is not None:
+        return read_examples(
+            Path(data.data), text_column=data.text_column, label_column=data.label_column
+        )
+    return load_builtin(str(data.dataset))
+
+
+def load_splits(data: DataConfig) -> Splits:
+    """Deterministic stratified train/validation/test split of ``data``."""
+    return split_examples(load_examples(data), seed=data.split_seed)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A split as token ids with integer labels.
+
+    Attributes:
+      sequences: one int32 array ``[L_i]`` per text (``[CLS]`` first, no padding).
+      labels: ``[N]`` int32 class indices.
+    """
+
+    sequences: tuple[np.ndarray, ...]
+    labels: np.ndarray
+
+    @property
+    def real_tokens(self) -> int:
+        """Tokens before padding."""
+        return int(sum(len(s) for s in self.sequences))
+
+
+def encode(
+    examples: Examples, tokenizer: tokenizers.Tokenizer, labels: tuple[str, ...], max_len: int
+) -> Encoded:
+    """Token ids and class indices (``labels`` fixes the order).
+
+    Raises:
+      DataError: when a label is not one the model knows.
+    """
+    index = {lab: i for i, lab in enumerate(labels)}
+    unknown = sorted({lab for lab in examples.labels if lab not in index})
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(
+            f"labels {shown} are not among the model's classes ({', '.join(labels)}): "
+            "evaluate on data with the classes the run was trained on"
+        )
+    seqs = encode_texts(tokenizer, list(examples.texts), max_len=max_len)
+    ids = np.array([index[lab] for lab in examples.labels], np.int32)
+    return Encoded(sequences=tuple(seqs), labels=ids)
+
+
+def batches(
+    encoded: Encoded,
+    data: DataConfig,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    epoch: int = 0,
+) -> list[Batch]:
+    """Length-bucketed batches; shapes are ``(batch_size, bucket)``, no example dropped."""
+    return make_batches(
+        list(encoded.sequences),
+        encoded.labels,
+        batch_size=batch_size,
+        boundaries=bucket_boundaries(data.max_len, max_buckets=data.max_buckets),
+        shuffle=shuffle,
+        seed=seed,
+        epoch=epoch,
+    )

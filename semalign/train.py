@@ -1,0 +1,522 @@
+"""Training end to end: data -> tokenizer -> batches -> jitted steps -> checkpoints -> test.
+
+The library function :func:`train` does the work and reports through a :class:`Reporter`;
+the CLI only renders what it is told. Everything a later command needs lands in the run
+folder (see ``DESIGN.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from semalign import __version__
+from semalign.config import DataConfig, ModelConfig, TrainConfig
+from semalign.data import (
+    Splits,
+    batch_stats,
+    check_trainable,
+    load_tokenizer,
+    save_tokenizer,
+    tokens_of,
+    train_tokenizer,
+)
+from semalign.errors import RunError
+from semalign.metrics import ClassificationReport, classification_report
+from semalign.runs import (
+    RunPaths,
+    create_run,
+    default_run_name,
+    open_run,
+    read_json,
+    write_json,
+)
+
+#: Model fields that depend on the data and are filled in by :func:`train`.
+DATA_DEPENDENT = ("vocab_size", "num_classes", "max_len")
+
+
+class Reporter(Protocol):
+    """Receives progress; the CLI renders it, tests and scripts may ignore it."""
+
+    def start(self, info: Mapping[str, Any]) -> None:
+        """Run folder, data sizes, shapes, parameter count."""
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        """An epoch begins (1-based)."""
+
+    def step(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Running train metrics within the epoch (step is 1-based, within the epoch)."""
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Train and validation metrics of an epoch."""
+
+    def message(self, text: str) -> None:
+        """A line worth showing."""
+
+
+class SilentReporter:
+    """Reports nothing."""
+
+    def start(self, info: Mapping[str, Any]) -> None:  # noqa: D102
+        pass
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:  # noqa: D102
+        pass
+
+    def step(self, step: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
+        pass
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
+        pass
+
+    def message(self, text: str) -> None:  # noqa: D102
+        pass
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Everything :func:`train` needs.
+
+    Attributes:
+      data: data source and tokenization.
+      train: optimisation.
+      model: model fields other than the data-dependent ones (``vocab_size``,
+        ``num_classes``, ``max_len``), as keyword arguments of :class:`ModelConfig`.
+      runs_dir: parent folder of runs.
+      name: run folder name; None makes one from dataset, scoring and time.
+      overwrite: replace an existing run of that name.
+      resume: continue the run at this path (its saved config wins; ``epochs`` may grow).
+      stop_after: stop after this many epochs in this call (continue later with resume).
+      tensorboard: write TensorBoard events.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    runs_dir: str = "runs"
+    name: str | None = None
+    overwrite: bool = False
+    resume: str | None = None
+    stop_after: int | None = None
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training call produced.
+
+    Attributes:
+      run: the run folder.
+      epochs_done: epochs completed in total (resumes included).
+      best_epoch: epoch whose weights were kept.
+      stopped_early: early stopping fired.
+      finished: training is complete (not stopped by ``stop_after``).
+      validation: report of the kept weights on the validation split.
+      test: report on the test split (None when unfinished).
+      seconds: wall time of this call.
+      tokens_per_second: real (non-pad) training tokens per second of step time.
+      compiled_shapes: distinct batch shapes (so compilations of the train step).
+    """
+
+    run: Path
+    epochs_done: int
+    best_epoch: int
+    stopped_early: bool
+    finished: bool
+    validation: ClassificationReport | None
+    test: ClassificationReport | None
+    seconds: float
+    tokens_per_second: float
+    compiled_shapes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        out = dataclasses.asdict(self)
+        out["run"] = str(self.run)
+        return out
+
+
+def model_config(options: Mapping[str, Any], *, vocab_size: int, num_classes: int, max_len: int):
+    """A validated :class:`ModelConfig` from options plus the data-dependent fields."""
+    clash = sorted(set(options) & set(DATA_DEPENDENT))
+    if clash:
+        raise ValueError(f"model options {clash} are set from the data; pass them via DataConfig")
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown model options {unknown}; known: {', '.join(sorted(known))}")
+    return ModelConfig(
+        vocab_size=vocab_size, num_classes=num_classes, max_len=max_len, **dict(options)
+    )
+
+
+def _better(cfg: TrainConfig, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    if cfg.monitor == "accuracy":
+        return value > best + cfg.min_delta
+    return value < best - cfg.min_delta
+
+
+def _monitored(cfg: TrainConfig, report: ClassificationReport) -> float:
+    return report.accuracy if cfg.monitor == "accuracy" else report.loss
+
+
+def evaluate_batches(steps, batches, labels: tuple[str, ...]) -> ClassificationReport:
+    """Metrics of the model in ``steps`` over ``batches`` (filler rows ignored)."""
+    y_true, y_pred, loss_sum, count = [], [], 0.0, 0.0
+    pending = [(b, steps.evaluate(b)) for b in batches]  # dispatch all, then sync
+    for b, (logits, total, n) in pending:
+        keep = np.asarray(b.weights) > 0
+        y_true.append(np.asarray(b.labels)[keep])
+        y_pred.append(np.asarray(logits).argmax(-1)[keep])
+        loss_sum += float(total)
+        count += float(n)
+    return classification_report(
+        np.concatenate(y_true), np.concatenate(y_pred), labels, loss=loss_sum / max(count, 1.0)
+    )
+
+
+def _prepare_run(req: TrainRequest) -> tuple[RunPaths, TrainRequest, dict[str, Any] | None]:
+    """Create the run folder, or open the one to resume and reload its request."""
+    if req.resume is None:
+        name = req.name or default_run_name(
+            req.data.dataset if req.data.data is None else Path(req.data.data).stem,
+            str(req.model.get("attention", {}).get("scoring", "dot")),
+        )
+        return create_run(req.runs_dir, name, overwrite=req.overwrite), req, None
+    run = open_run(req.resume, require=("config", "tokenizer", "labels", "checkpoints"))
+    state = read_json(run.state) if run.state.exists() else None
+    if state is None:
+        raise RunError(f"nothing to resume in {run.root}: it has no finished epoch; retrain it")
+    saved = read_json(run.config)
+    train_cfg = TrainConfig(**{**saved["train"], "epochs": req.train.epochs})
+    if state.get("finished") and train_cfg.epochs <= state["epoch"]:
+        raise RunError(
+            f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
+            f"N > {state['epoch']} to train further"
+        )
+    resumed = dataclasses.replace(
+        req,
+        data=DataConfig(**saved["data"]),
+        train=train_cfg,
+        model={k: v for k, v in saved["model"].items() if k not in DATA_DEPENDENT},
+    )
+    return run, resumed, state
+
+
+def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
+    """Train a text classifier and leave a complete run folder.
+
+    Args:
+      req: what to train and where.
+      reporter: progress sink (default: silent).
+
+    Returns:
+      The :class:`TrainResult`; the run folder holds config, tokenizer, labels,
+      checkpoints (best and last), TensorBoard events and ``metrics.jsonl``.
+
+    Raises:
+      DataError: bad data (missing file or column, one class, ...).
+      RunError: the run exists (without overwrite) or cannot be resumed.
+      ValueError: an invalid option.
+    """
+    reporter = reporter or SilentReporter()
+    t0 = time.perf_counter()
+    # Validate the model options before touching data or disk.
+    from semalign.models import check_names
+
+    check_names(model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len))
+    if req.resume is not None:
+        run, req, state = _prepare_run(req)
+        splits = _load_splits(req.data)
+        tokenizer = load_tokenizer(run.tokenizer)
+        labels = tuple(read_json(run.labels))
+    else:
+        splits = _load_splits(req.data)  # fail on bad data before creating a run folder
+        run, req, state = _prepare_run(req)
+        tokenizer = train_tokenizer(
+            list(splits.train.texts),
+            vocab_size=req.data.vocab_size,
+            kind=req.data.tokenizer,
+            lowercase=req.data.lowercase,
+        )
+        save_tokenizer(tokenizer, run.tokenizer)
+        labels = splits.train.classes
+        write_json(run.labels, list(labels))
+    return _fit(req, run, splits, tokenizer, labels, state, reporter, t0)
+
+
+def _load_splits(data: DataConfig) -> Splits:
+    from semalign.pipeline import load_splits
+
+    splits = load_splits(data)
+    check_trainable(splits.train, where=f"training split of {data.source}")
+    return splits
+
+
+def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResult:
+    # JAX is imported here, not at module import: building a request stays cheap.
+    import jax
+    from flax import nnx
+
+    from semalign import checkpoints
+    from semalign.models import TextClassifier
+    from semalign.optim import learning_rate, optimizer
+    from semalign.pipeline import batches, encode
+    from semalign.steps import Steps
+    from semalign.tracking import MetricsLog, make_tracker
+
+    cfg, data = req.train, req.data
+    mcfg = model_config(
+        req.model,
+        vocab_size=tokenizer.get_vocab_size(),
+        num_classes=len(labels),
+        max_len=data.max_len,
+    )
+    write_json(
+        run.config,
+        {
+            "version": __version__,
+            "task": "classification",
+            "data": dataclasses.asdict(data),
+            "train": dataclasses.asdict(cfg),
+            "model": mcfg.to_dict(),
+        },
+    )
+    enc = {
+        name: encode(getattr(splits, name), tokenizer, labels, data.max_len)
+        for name in ("train", "validation", "test")
+    }
+    val_batches = batches(enc["validation"], data, batch_size=cfg.batch_size, shuffle=False)
+    first = batches(enc["train"], data, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+    steps_per_epoch = len(first)
+
+    model = TextClassifier(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
+    tx = optimizer(cfg, steps_per_epoch)
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    start_epoch, best, best_epoch, bad = 0, None, 0, 0
+    if state is not None:
+        checkpoints.restore(run.checkpoints, {"model": model, "optimizer": opt}, "last")
+        start_epoch, best_epoch, bad = state["epoch"], state["best_epoch"], state["bad_epochs"]
+        best = state["best_metric"]
+    steps = Steps(model, opt, l1=cfg.l1, l2=cfg.l2)
+    lr_at = learning_rate(cfg, steps_per_epoch)
+    n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    stats = batch_stats(first)
+    lead = jax.process_index() == 0
+    tracker = make_tracker(run.events, enabled=req.tensorboard and lead)
+    log = MetricsLog(run.metrics)
+    reporter.start(
+        {
+            "run": str(run.root),
+            "data": data.source,
+            "sizes": {k: len(getattr(splits, k)) for k in ("train", "validation", "test")},
+            "duplicates_removed": splits.duplicates_removed,
+            "labels": list(labels),
+            "vocab": tokenizer.get_vocab_size(),
+            "parameters": n_params,
+            "shapes": sorted({tuple(b.ids.shape) for b in first}),
+            "padding_fraction": stats.padding_fraction,
+            "steps_per_epoch": steps_per_epoch,
+            "resumed_from_epoch": start_epoch,
+            "model": mcfg.to_dict(),
+        }
+    )
+    probe = _probe_sentence(splits, tokenizer, data.max_len)
+
+    step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start_epoch
+    global_step = start_epoch * steps_per_epoch
+    last_epoch = (
+        cfg.epochs if req.stop_after is None else min(cfg.epochs, start_epoch + req.stop_after)
+    )
+    for epoch in range(start_epoch + 1, last_epoch + 1):
+        epoch_batches = (
+            first
+            if epoch == 1
+            else batches(
+                enc["train"],
+                data,
+                batch_size=cfg.batch_size,
+                shuffle=True,
+                seed=cfg.seed,
+                epoch=epoch - 1,
+            )
+        )
+        reporter.epoch_start(epoch, cfg.epochs, len(epoch_batches))
+        sums = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "grad_norm": 0.0}
+        pending, tokens, te = [], 0, time.perf_counter()
+        for i, b in enumerate(epoch_batches, 1):
+            pending.append(steps.train(b))
+            tokens += int(np.count_nonzero(b.ids))
+            global_step += 1
+            if len(pending) >= 16 or i == len(epoch_batches):
+                for m in jax.device_get(pending):
+                    for k in sums:
+                        sums[k] += float(m[k])
+                pending = []
+                elapsed = time.perf_counter() - te
+                running = {
+                    "loss": sums["loss_sum"] / max(sums["count"], 1),
+                    "accuracy": sums["correct"] / max(sums["count"], 1),
+                    "tokens_per_second": tokens / max(elapsed, 1e-9),
+                    "lr": float(lr_at(global_step)),
+                }
+                reporter.step(i, running)
+                tracker.scalars(global_step, {f"train/{k}": v for k, v in running.items()})
+        epoch_seconds = time.perf_counter() - te
+        step_seconds += epoch_seconds
+        step_tokens += tokens
+        val = evaluate_batches(steps, val_batches, labels)
+        metric = _monitored(cfg, val)
+        improved = _better(cfg, metric, best)
+        if improved:
+            best, best_epoch, bad = metric, epoch, 0
+        else:
+            bad += 1
+        record = {
+            "epoch": epoch,
+            "step": global_step,
+            "split": "validation",
+            "train_loss": sums["loss_sum"] / max(sums["count"], 1),
+            "train_accuracy": sums["correct"] / max(sums["count"], 1),
+            "val_loss": val.loss,
+            "val_accuracy": val.accuracy,
+            "val_macro_f1": val.macro_f1,
+            "lr": float(lr_at(global_step)),
+            "grad_norm": sums["grad_norm"] / max(len(epoch_batches), 1),
+            "tokens_per_second": tokens / max(epoch_seconds, 1e-9),
+            "epoch_seconds": epoch_seconds,
+            "best": improved,
+        }
+        stop = cfg.patience > 0 and bad >= cfg.patience
+        if lead:
+            steps.sync(model, opt)
+            checkpoints.save(
+                run.checkpoints,
+                f"epoch-{epoch:04d}",
+                {"model": model, "optimizer": opt},
+                best=improved,
+            )
+            log.append(record)
+            tracker.scalars(
+                global_step,
+                {
+                    "val/loss": val.loss,
+                    "val/accuracy": val.accuracy,
+                    "val/macro_f1": val.macro_f1,
+                    "train/epoch_loss": record["train_loss"],
+                    "train/epoch_accuracy": record["train_accuracy"],
+                    "train/grad_norm": record["grad_norm"],
+                    "train/epoch_tokens_per_second": record["tokens_per_second"],
+                    "train/lr": record["lr"],
+                },
+            )
+            _attention_image(tracker, model, probe, global_step, run.root.name)
+            write_json(
+                run.state,
+                {
+                    "epoch": epoch,
+                    "step": global_step,
+                    "best_epoch": best_epoch,
+                    "best_metric": best,
+                    "bad_epochs": bad,
+                    "finished": stop or epoch == cfg.epochs,
+                    "stopped_early": stop,
+                },
+            )
+        reporter.epoch_end(epoch, record)
+        if stop:
+            stopped_early = True
+            reporter.message(
+                f"early stop: validation {cfg.monitor} did not improve for {bad} epochs"
+            )
+            break
+
+    finished = stopped_early or epoch >= cfg.epochs
+    val_report = test_report = None
+    if finished:
+        if cfg.restore_best and best_epoch:
+            checkpoints.restore(run.checkpoints, {"model": model}, "best")
+        else:
+            steps.sync(model)
+        steps.state = (nnx.state(model), steps.state[1])
+        val_report = evaluate_batches(steps, val_batches, labels)
+        test_batches = batches(enc["test"], data, batch_size=cfg.batch_size, shuffle=False)
+        test_report = evaluate_batches(steps, test_batches, labels)
+        if lead:
+            log.append({"epoch": best_epoch, "split": "test", **_flat(test_report)})
+            tracker.scalars(
+                global_step,
+                {"test/accuracy": test_report.accuracy, "test/macro_f1": test_report.macro_f1},
+            )
+            _embedding_projector(tracker, model, tokenizer, global_step)
+    tracker.flush()
+    tracker.close()
+    return TrainResult(
+        run=run.root,
+        epochs_done=epoch,
+        best_epoch=best_epoch,
+        stopped_early=stopped_early,
+        finished=finished,
+        validation=val_report,
+        test=test_report,
+        seconds=time.perf_counter() - t0,
+        tokens_per_second=step_tokens / max(step_seconds, 1e-9),
+        compiled_shapes=len(stats.shapes),
+    )
+
+
+def _flat(report: ClassificationReport) -> dict[str, Any]:
+    return {
+        "accuracy": report.accuracy,
+        "macro_f1": report.macro_f1,
+        "loss": report.loss,
+        "count": report.count,
+        "confusion": [list(r) for r in report.confusion],
+    }
+
+
+def _probe_sentence(splits: Splits, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
+    # A fixed, short validation text whose attention is drawn into TensorBoard each epoch.
+    from semalign.data import encode_texts
+
+    texts = sorted(splits.validation.texts, key=len)
+    text = texts[len(texts) // 10] if texts else "a"
+    length = min(max_len, 24)
+    return encode_texts(tokenizer, [text], max_len=length)[0], tokens_of(tokenizer, text, length)
+
+
+def _attention_image(tracker, model, probe, step: int, title: str) -> None:
+    from semalign.plotting import attention_figure, figure_to_rgb
+
+    ids, tokens = probe
+    model.eval()
+    out = model(ids[None], capture=True)
+    weights = np.asarray(out.attention[0].weights[0, 0])
+    fig = attention_figure(weights, tokens, tokens, title=f"{title}: layer 1, head 1")
+    tracker.image("attention/layer1_head1", step, figure_to_rgb(fig))
+
+
+def _embedding_projector(tracker, model, tokenizer, step: int) -> None:
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    table = np.asarray(model.embed.embedding[...])
+    tracker.embedding("token_embeddings", step, table[: len(vocab)], [t for t, _ in vocab])
+
+
+__all__ = [
+    "Reporter",
+    "SilentReporter",
+    "TrainRequest",
+    "TrainResult",
+    "evaluate_batches",
+    "model_config",
+    "train",
+]

@@ -1,0 +1,157 @@
+"""Training end to end on a small synthetic dataset the test writes itself."""
+
+import csv
+import json
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from semalign.config import DataConfig, TrainConfig
+from semalign.evaluate import EvaluationRequest, evaluate
+from semalign.train import TrainRequest, train
+
+GOOD = ["great", "wonderful", "superb", "loved", "brilliant", "fun"]
+BAD = ["awful", "boring", "terrible", "hated", "dull", "mess"]
+FILL = ["the", "movie", "plot", "actor", "scene", "film", "was", "and", "a", "story"]
+
+
+def write_dataset(path, n=160, seed=0):
+    r = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = list(r.choice(FILL, size=r.integers(3, 12)))
+        cue = GOOD if label == "pos" else BAD
+        words.insert(int(r.integers(0, len(words))), str(r.choice(cue)))
+        rows.append({"text": " ".join(words), "label": label})
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def request(data, runs, **kw):
+    train_kw = dict(epochs=2, batch_size=16, lr=3e-3, patience=0, seed=0)
+    train_kw.update(kw.pop("train", {}))
+    return TrainRequest(
+        data=DataConfig(dataset=None, data=str(data), vocab_size=64, max_len=16, max_buckets=2),
+        train=TrainConfig(**train_kw),
+        model={
+            "dim": 16,
+            "mlp_ratio": 1,
+            "dropout": 0.1,
+            "attention": {"scoring": kw.pop("scoring", "dot"), "heads": 2},
+        },
+        runs_dir=str(runs),
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    data = write_dataset(root / "reviews.csv", n=240)
+    result = train(request(data, root / "runs", name="base", train={"epochs": 5, "lr": 1e-2}))
+    return result, data, root
+
+
+def test_run_folder_is_complete(trained):
+    result, _, _ = trained
+    run = result.run
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "labels.json",
+        "metrics.jsonl",
+        "train_state.json",
+    ):
+        assert (run / name).is_file(), name
+    pointers = json.loads((run / "checkpoints" / "pointers.json").read_text())
+    assert set(pointers) == {"best", "last"}
+    assert (run / "checkpoints" / pointers["best"] / "model").is_dir()
+    assert json.loads((run / "labels.json").read_text()) == ["neg", "pos"]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["vocab_size"] <= 64 and cfg["data"]["max_len"] == 16
+
+
+def test_learns_the_easy_task(trained):
+    result, _, _ = trained
+    lines = [json.loads(x) for x in (result.run / "metrics.jsonl").read_text().splitlines()]
+    val = [x for x in lines if x["split"] == "validation"]
+    assert len(val) == 5
+    assert val[-1]["train_loss"] < val[0]["train_loss"]
+    assert result.test is not None and result.test.accuracy >= 0.8
+    assert result.test.count == 24  # 10 % of 240, nothing dropped by batching
+    assert lines[-1]["split"] == "test"
+
+
+def test_evaluate_reproduces_the_test_report(trained):
+    result, data, root = trained
+    ev = evaluate(EvaluationRequest(run=str(result.run)))
+    assert ev.split == "test"
+    assert ev.report.accuracy == pytest.approx(result.test.accuracy, abs=1e-12)
+    assert ev.report.confusion == result.test.confusion
+    whole = evaluate(EvaluationRequest(run=str(result.run), data=str(data)))
+    assert whole.split == "all" and whole.report.count == 240
+
+
+def test_tensorboard_events_read_back(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result, _, _ = trained
+    acc = EventAccumulator(str(result.run / "events"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    for tag in (
+        "val/accuracy",
+        "val/loss",
+        "train/lr",
+        "train/grad_norm",
+        "train/epoch_tokens_per_second",
+        "train/loss",
+    ):
+        assert tag in tags["scalars"], tag
+    assert [e.step for e in acc.Scalars("val/accuracy")] == sorted(
+        e.step for e in acc.Scalars("val/accuracy")
+    )
+    assert len(acc.Scalars("val/accuracy")) == 5
+    assert "attention/layer1_head1" in tags["images"]
+    assert len(acc.Images("attention/layer1_head1")) == 5
+    projector = list((result.run / "events").rglob("projector_config.pbtxt"))
+    assert projector, "no embedding projector written"
+    metadata = next((result.run / "events").rglob("metadata.tsv")).read_text().splitlines()
+    from semalign.data import load_tokenizer
+
+    vocab = load_tokenizer(result.run / "tokenizer.json").get_vocab()
+    assert metadata == [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+
+
+def _params(run):
+    from semalign.loading import load_run
+
+    loaded = load_run(run, which="last")
+    return jax.tree.leaves(nnx.to_pure_dict(nnx.state(loaded.model, nnx.Param)))
+
+
+def test_resume_continues_exactly(tmp_path):
+    data = write_dataset(tmp_path / "d.csv", n=96, seed=1)
+    full = train(request(data, tmp_path / "runs", name="full"))
+    part = train(request(data, tmp_path / "runs", name="part", stop_after=1))
+    assert not part.finished and part.epochs_done == 1
+    again = train(request(data, tmp_path / "runs", resume=str(part.run)))
+    assert again.finished and again.epochs_done == 2
+    for a, b in zip(_params(full.run), _params(part.run), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+
+
+def test_mixed_scorings_train(tmp_path):
+    data = write_dataset(tmp_path / "d.csv", n=64)
+    r = train(
+        request(
+            data, tmp_path / "runs", name="mix", scoring="l1,diff-transformer", train={"epochs": 1}
+        )
+    )
+    assert r.finished and np.isfinite(r.test.loss)
