@@ -1,6 +1,5 @@
 """Training end to end on a small synthetic dataset the test writes itself."""
 
-import csv
 import json
 
 import jax
@@ -8,46 +7,17 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from semalign.config import DataConfig, TrainConfig
 from semalign.evaluate import EvaluationRequest, evaluate
-from semalign.train import TrainRequest, train
-
-GOOD = ["great", "wonderful", "superb", "loved", "brilliant", "fun"]
-BAD = ["awful", "boring", "terrible", "hated", "dull", "mess"]
-FILL = ["the", "movie", "plot", "actor", "scene", "film", "was", "and", "a", "story"]
+from semalign.testing import tiny_request, write_reviews_csv
+from semalign.train import train
 
 
 def write_dataset(path, n=160, seed=0):
-    r = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        label = "pos" if i % 2 == 0 else "neg"
-        words = list(r.choice(FILL, size=r.integers(3, 12)))
-        cue = GOOD if label == "pos" else BAD
-        words.insert(int(r.integers(0, len(words))), str(r.choice(cue)))
-        rows.append({"text": " ".join(words), "label": label})
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["text", "label"])
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    return write_reviews_csv(path, n=n, seed=seed)
 
 
 def request(data, runs, **kw):
-    train_kw = dict(epochs=2, batch_size=16, lr=3e-3, patience=0, seed=0)
-    train_kw.update(kw.pop("train", {}))
-    return TrainRequest(
-        data=DataConfig(dataset=None, data=str(data), vocab_size=64, max_len=16, max_buckets=2),
-        train=TrainConfig(**train_kw),
-        model={
-            "dim": 16,
-            "mlp_ratio": 1,
-            "dropout": 0.1,
-            "attention": {"scoring": kw.pop("scoring", "dot"), "heads": 2},
-        },
-        runs_dir=str(runs),
-        **kw,
-    )
+    return tiny_request(data, runs, **kw)
 
 
 @pytest.fixture(scope="module")
