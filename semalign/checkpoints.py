@@ -45,6 +45,13 @@ def _from_storable(stored: Any, like: Any) -> Any:
     )
 
 
+def _abstract(x: Any) -> jax.ShapeDtypeStruct:
+    # Restore straight into the target's sharding: a checkpoint written on one mesh
+    # loads onto another.
+    sharding = getattr(x, "sharding", None)
+    return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
+
+
 def _checkpointer():
     import orbax.checkpoint as ocp
 
@@ -62,7 +69,9 @@ def read_pointers(directory: Path) -> dict[str, str]:
         raise RunError(f"checkpoint pointers {path} are unreadable ({err}): retrain") from None
 
 
-def save(directory: Path, tag: str, items: dict[str, Any], *, best: bool) -> None:
+def save(
+    directory: Path, tag: str, items: dict[str, Any], *, best: bool, primary: bool = True
+) -> None:
     """Save each ``nnx.state(obj)`` under ``tag`` and point ``last`` (and ``best``) at it.
 
     Args:
@@ -70,6 +79,8 @@ def save(directory: Path, tag: str, items: dict[str, Any], *, best: bool) -> Non
       tag: directory name for this save (``epoch-0003``).
       items: name -> NNX object (``{"model": model, "optimizer": opt}``).
       best: also mark it as the best so far.
+      primary: this process writes the pointer file (on several hosts every process
+        calls :func:`save`, orbax coordinates the arrays, process 0 the pointers).
     """
     directory = Path(directory).resolve()
     ckptr = _checkpointer()
@@ -77,6 +88,8 @@ def save(directory: Path, tag: str, items: dict[str, Any], *, best: bool) -> Non
         pure = _to_storable(nnx.to_pure_dict(nnx.state(obj)))
         ckptr.save(directory / tag / name, pure, force=True)
     ckptr.wait_until_finished()
+    if not primary:
+        return
     pointers = read_pointers(directory)
     pointers["last"] = tag
     if best or "best" not in pointers:
@@ -108,9 +121,7 @@ def restore(directory: Path, items: dict[str, Any], which: str = "best") -> str:
     for name, obj in items.items():
         state = nnx.state(obj)
         like = nnx.to_pure_dict(state)
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), _to_storable(like)
-        )
+        abstract = jax.tree.map(_abstract, _to_storable(like))
         try:
             stored = ckptr.restore(directory / tag / name, abstract)
         except (ValueError, KeyError, FileNotFoundError) as err:

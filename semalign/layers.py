@@ -11,6 +11,15 @@ from semalign.attention import Capture, attend, build_mask
 from semalign.config import AttentionConfig
 
 
+def axes(*names: str) -> dict:
+    """Parameter metadata naming its logical axes (mapped to the mesh by ``sharding.py``).
+
+    ``eager_sharding=False``: a model is built without a mesh (tests, export, inspect);
+    training on a mesh places the state by these names.
+    """
+    return {"sharding_names": names, "eager_sharding": False}
+
+
 def head_groups(names: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
     """Runs of consecutive heads with one scoring: ``(name, first_head, count)``."""
     groups: list[tuple[str, int, int]] = []
@@ -63,13 +72,27 @@ class MultiHeadAttention(nnx.Module):
         self.heads = config.heads
         self.head_dim = dim // config.heads
 
-        def linear() -> nnx.Linear:
-            return nnx.Linear(dim, dim, dtype=dtype, rngs=rngs)
+        def projection() -> nnx.Linear:  # [embed] -> [heads * head_dim]
+            return nnx.Linear(
+                dim,
+                dim,
+                dtype=dtype,
+                rngs=rngs,
+                kernel_metadata=axes("embed", "heads"),
+                bias_metadata=axes("heads"),
+            )
 
-        self.query = linear()
-        self.key = self.query if config.tie_qk else linear()
-        self.value = linear()
-        self.out = linear()
+        self.query = projection()
+        self.key = self.query if config.tie_qk else projection()
+        self.value = projection()
+        self.out = nnx.Linear(
+            dim,
+            dim,
+            dtype=dtype,
+            rngs=rngs,
+            kernel_metadata=axes("heads", "embed"),
+            bias_metadata=axes("embed"),
+        )
         self.groups = head_groups(names)
         self.scorers = nnx.List(
             [
@@ -157,12 +180,33 @@ class MultiHeadAttention(nnx.Module):
         )
 
 
+def layer_norm(dim: int, *, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    """LayerNorm over ``embed`` with named parameters."""
+    return nnx.LayerNorm(
+        dim, dtype=dtype, rngs=rngs, scale_metadata=axes("embed"), bias_metadata=axes("embed")
+    )
+
+
 class MLP(nnx.Module):
     """``Linear -> GELU -> dropout -> Linear``: ``[..., dim] -> [..., dim]``."""
 
     def __init__(self, dim: int, hidden: int, *, dropout: float, dtype, rngs: nnx.Rngs):
-        self.up = nnx.Linear(dim, hidden, dtype=dtype, rngs=rngs)
-        self.down = nnx.Linear(hidden, dim, dtype=dtype, rngs=rngs)
+        self.up = nnx.Linear(
+            dim,
+            hidden,
+            dtype=dtype,
+            rngs=rngs,
+            kernel_metadata=axes("embed", "mlp"),
+            bias_metadata=axes("mlp"),
+        )
+        self.down = nnx.Linear(
+            hidden,
+            dim,
+            dtype=dtype,
+            rngs=rngs,
+            kernel_metadata=axes("mlp", "embed"),
+            bias_metadata=axes("embed"),
+        )
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:  # noqa: D102
@@ -196,13 +240,13 @@ class EncoderBlock(nnx.Module):
         dtype: jnp.dtype = jnp.float32,
         rngs: nnx.Rngs,
     ):
-        self.attn_norm = nnx.LayerNorm(dim, dtype=dtype, rngs=rngs)
+        self.attn_norm = layer_norm(dim, dtype=dtype, rngs=rngs)
         self.attn = MultiHeadAttention(
             dim, attention, layer_index=layer_index, num_layers=num_layers, dtype=dtype, rngs=rngs
         )
         self.attn_dropout = nnx.Dropout(dropout, rngs=rngs)
         if mlp_ratio > 0:
-            self.mlp_norm = nnx.LayerNorm(dim, dtype=dtype, rngs=rngs)
+            self.mlp_norm = layer_norm(dim, dtype=dtype, rngs=rngs)
             self.mlp = MLP(dim, mlp_ratio * dim, dropout=dropout, dtype=dtype, rngs=rngs)
             self.mlp_dropout = nnx.Dropout(dropout, rngs=rngs)
         else:

@@ -8,7 +8,7 @@ from flax import nnx, struct
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
-from semalign.layers import EncoderBlock
+from semalign.layers import EncoderBlock, axes, layer_norm
 from semalign.pooling import POOLINGS, build_pooling
 from semalign.positions import POSITIONS, build_positions
 
@@ -75,6 +75,7 @@ class TextClassifier(nnx.Module):
             config.vocab_size,
             config.dim,
             embedding_init=nnx.initializers.normal(0.02),
+            embedding_metadata=axes("vocab", "embed"),
             rngs=rngs,
         )
         self.positions = build_positions(config.positions, config.max_len, config.dim, rngs=rngs)
@@ -94,10 +95,16 @@ class TextClassifier(nnx.Module):
                 for i in range(config.layers)
             ]
         )
-        self.final_norm = nnx.LayerNorm(config.dim, dtype=dtype, rngs=rngs)
+        self.final_norm = layer_norm(config.dim, dtype=dtype, rngs=rngs)
         self.pool = build_pooling(config.pooling, config.dim, rngs=rngs)
         self.head_dropout = nnx.Dropout(config.dropout, rngs=rngs)
-        self.head = nnx.Linear(config.dim, config.num_classes, rngs=rngs)
+        self.head = nnx.Linear(
+            config.dim,
+            config.num_classes,
+            rngs=rngs,
+            kernel_metadata=axes("embed", "classes"),
+            bias_metadata=axes("classes"),
+        )
 
     def encode(
         self, ids: jax.Array, valid: jax.Array | None = None, *, capture: bool = False

@@ -27,7 +27,11 @@ class LearnedPositions(nnx.Module):
     """A learned ``[max_len, dim]`` table, gathered by index."""
 
     def __init__(self, max_len: int, dim: int, *, rngs: nnx.Rngs):
-        self.table = nnx.Param(nnx.initializers.normal(0.02)(rngs.params(), (max_len, dim)))
+        self.table = nnx.Param(
+            nnx.initializers.normal(0.02)(rngs.params(), (max_len, dim)),
+            sharding_names=("length", "embed"),
+            eager_sharding=False,
+        )
 
     def __call__(self, length: int) -> jax.Array:
         """``-> [length, dim]``."""

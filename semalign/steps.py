@@ -6,7 +6,6 @@ parameters are updated in place in device memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,7 +38,8 @@ class Steps:
       optimizer: an ``nnx.Optimizer`` over ``nnx.Param``.
       l1: L1 penalty on weight matrices.
       l2: L2 penalty on weight matrices.
-      shardings: optional ``(state_sharding, batch_sharding)`` for jit.
+      mesh: a ``("data", "model")`` mesh; the state is placed by its logical axis names
+        (``semalign.sharding``) and batches are split over ``data``. None: one device.
     """
 
     def __init__(
@@ -49,6 +49,7 @@ class Steps:
         *,
         l1: float = 0.0,
         l2: float = 0.0,
+        mesh: Any = None,
     ):
         model.train()
         self.train_def, model_state = nnx.split(model)
@@ -57,8 +58,27 @@ class Steps:
         self.opt_def, opt_state = nnx.split(optimizer)
         self.state = (model_state, opt_state)
         self.l1, self.l2 = l1, l2
-        self._train = jax.jit(self._train_step, donate_argnums=0)
-        self._eval = jax.jit(self._eval_step)
+        self.mesh = mesh
+        if mesh is None:
+            self._train = jax.jit(self._train_step, donate_argnums=0)
+            self._eval = jax.jit(self._eval_step)
+            return
+        from semalign import sharding
+
+        state_sh = sharding.state_shardings(self.state, mesh)
+        self.state = jax.device_put(self.state, state_sh)
+        rows, rep = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+        self._train = jax.jit(
+            self._train_step,
+            donate_argnums=0,
+            in_shardings=(state_sh, rows, rows, rows),
+            out_shardings=(state_sh, rep),
+        )
+        self._eval = jax.jit(
+            self._eval_step,
+            in_shardings=(state_sh[0], rows, rows, rows),
+            out_shardings=(rows, rep, rep),
+        )
 
     def _train_step(self, state: Any, ids: jax.Array, labels: jax.Array, weights: jax.Array):
         model = nnx.merge(self.train_def, state[0])
@@ -93,14 +113,30 @@ class Steps:
         total, count = weighted_cross_entropy(logits, labels, weights)
         return logits, total, count
 
+    def _place(self, batch: Batch) -> tuple:
+        arrays = (batch.ids, batch.labels, batch.weights)
+        if self.mesh is None or jax.process_count() == 1:
+            return arrays  # jit's in_shardings split host arrays over the mesh
+        # Several hosts: every process holds the same global batch; each hands over the
+        # rows that its devices own.
+        from semalign import sharding
+
+        rows = sharding.batch_sharding(self.mesh)
+        n, p = jax.process_count(), jax.process_index()
+        per = batch.ids.shape[0] // n
+        return tuple(
+            jax.make_array_from_process_local_data(rows, a[p * per : (p + 1) * per], a.shape)
+            for a in arrays
+        )
+
     def train(self, batch: Batch) -> Metrics:
         """One optimisation step; returns device-side sums (no host sync)."""
-        self.state, metrics = self._train(self.state, batch.ids, batch.labels, batch.weights)
+        self.state, metrics = self._train(self.state, *self._place(batch))
         return metrics
 
     def evaluate(self, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``(logits [batch, classes], loss sum, weight sum)`` in eval mode."""
-        return self._eval(self.state[0], batch.ids, batch.labels, batch.weights)
+        return self._eval(self.state[0], *self._place(batch))
 
     def sync(self, model: nnx.Module, optimizer: nnx.Optimizer | None = None) -> None:
         """Write the compiled state back into the Python objects (for saving)."""
@@ -108,9 +144,11 @@ class Steps:
         if optimizer is not None:
             nnx.update(optimizer, self.state[1])
 
-    def load(self, model: nnx.Module, optimizer: nnx.Optimizer) -> None:
-        """Take the state from the Python objects (after a restore)."""
-        self.state = (nnx.state(model), nnx.state(optimizer))
+    def set_model(self, model: nnx.Module) -> None:
+        """Take the model's state from the Python object (after restoring the best)."""
+        state = nnx.state(model)
+        if self.mesh is not None:
+            from semalign import sharding
 
-
-TrainFn = Callable[[Batch], Metrics]
+            state = jax.device_put(state, sharding.state_shardings(state, self.mesh))
+        self.state = (state, self.state[1])

@@ -95,6 +95,9 @@ class TrainRequest:
       resume: continue the run at this path (its saved config wins; ``epochs`` may grow).
       stop_after: stop after this many epochs in this call (continue later with resume).
       tensorboard: write TensorBoard events.
+      mesh: ``"auto"`` (all devices on ``data``) or ``"data=N,model=M"``; None: a mesh
+        only when there is more than one device.
+      distributed: call ``jax.distributed.initialize()`` first (multi-host TPU/GPU).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -106,6 +109,8 @@ class TrainRequest:
     resume: str | None = None
     stop_after: int | None = None
     tensorboard: bool = True
+    mesh: str | None = None
+    distributed: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,10 +235,12 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     """
     reporter = reporter or SilentReporter()
     t0 = time.perf_counter()
-    # Validate the model options before touching data or disk.
+    # Validate the model options and the mesh before touching data or disk.
     from semalign.models import check_names
 
-    check_names(model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len))
+    probe = model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len)
+    check_names(probe)
+    mesh = _mesh(req, probe.attention.heads)
     if req.resume is not None:
         run, req, state = _prepare_run(req)
         splits = _load_splits(req.data)
@@ -251,7 +258,22 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
         save_tokenizer(tokenizer, run.tokenizer)
         labels = splits.train.classes
         write_json(run.labels, list(labels))
-    return _fit(req, run, splits, tokenizer, labels, state, reporter, t0)
+    return _fit(req, run, splits, tokenizer, labels, state, reporter, t0, mesh)
+
+
+def _mesh(req: TrainRequest, heads: int):
+    import jax
+
+    from semalign import sharding
+
+    if req.distributed:
+        jax.distributed.initialize()  # coordinator and ranks from the usual environment
+    if req.mesh is None and jax.device_count() == 1:
+        return None
+    spec = sharding.parse_mesh(req.mesh, jax.device_count())
+    mesh = sharding.make_mesh(spec)
+    sharding.check_fits(spec, batch_size=req.train.batch_size, heads=heads)
+    return mesh
 
 
 def _load_splits(data: DataConfig) -> Splits:
@@ -262,7 +284,7 @@ def _load_splits(data: DataConfig) -> Splits:
     return splits
 
 
-def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResult:
+def _fit(req, run, splits, tokenizer, labels, state, reporter, t0, mesh) -> TrainResult:
     # JAX is imported here, not at module import: building a request stays cheap.
     import jax
     from flax import nnx
@@ -307,7 +329,7 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResul
         checkpoints.restore(run.checkpoints, {"model": model, "optimizer": opt}, "last")
         start_epoch, best_epoch, bad = state["epoch"], state["best_epoch"], state["bad_epochs"]
         best = state["best_metric"]
-    steps = Steps(model, opt, l1=cfg.l1, l2=cfg.l2)
+    steps = Steps(model, opt, l1=cfg.l1, l2=cfg.l2, mesh=mesh)
     lr_at = learning_rate(cfg, steps_per_epoch)
     n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
     stats = batch_stats(first)
@@ -328,6 +350,7 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResul
             "steps_per_epoch": steps_per_epoch,
             "resumed_from_epoch": start_epoch,
             "model": mcfg.to_dict(),
+            "mesh": None if mesh is None else dict(mesh.shape),
         }
     )
     probe = _probe_sentence(splits, tokenizer, data.max_len)
@@ -397,14 +420,15 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResul
             "best": improved,
         }
         stop = cfg.patience > 0 and bad >= cfg.patience
+        steps.sync(model, opt)
+        checkpoints.save(
+            run.checkpoints,
+            f"epoch-{epoch:04d}",
+            {"model": model, "optimizer": opt},
+            best=improved,
+            primary=lead,
+        )
         if lead:
-            steps.sync(model, opt)
-            checkpoints.save(
-                run.checkpoints,
-                f"epoch-{epoch:04d}",
-                {"model": model, "optimizer": opt},
-                best=improved,
-            )
             log.append(record)
             tracker.scalars(
                 global_step,
@@ -419,7 +443,8 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResul
                     "train/lr": record["lr"],
                 },
             )
-            _attention_image(tracker, model, probe, global_step, run.root.name)
+            if req.tensorboard:  # the picture exists only for TensorBoard
+                _attention_image(tracker, model, probe, global_step, run.root.name)
             write_json(
                 run.state,
                 {
@@ -447,7 +472,7 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0) -> TrainResul
             checkpoints.restore(run.checkpoints, {"model": model}, "best")
         else:
             steps.sync(model)
-        steps.state = (nnx.state(model), steps.state[1])
+        steps.set_model(model)
         val_report = evaluate_batches(steps, val_batches, labels)
         test_batches = batches(enc["test"], data, batch_size=cfg.batch_size, shuffle=False)
         test_report = evaluate_batches(steps, test_batches, labels)

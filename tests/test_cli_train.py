@@ -29,7 +29,7 @@ SMALL = [
 def one_line_error(result, *needles):
     assert result.exit_code != 0, result.output
     assert "Traceback" not in result.output
-    lines = [x for x in result.output.splitlines() if x.strip()]
+    lines = result.output.rstrip("\n").splitlines()
     assert len(lines) == 1, result.output
     assert lines[0].startswith("error:"), lines[0]
     for n in needles:

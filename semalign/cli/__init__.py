@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from semalign import __version__
+from semalign.cli import devices as _devices
 from semalign.cli import evaluate as _evaluate
+from semalign.cli import inspect as _inspect
 from semalign.cli import scorings as _scorings
 from semalign.cli import train as _train
 
@@ -38,7 +40,9 @@ def _root(
 
 app.command("train")(_train.train)
 app.command("evaluate")(_evaluate.evaluate)
+app.command("inspect")(_inspect.inspect)
 app.command("scorings")(_scorings.scorings)
+app.command("devices")(_devices.devices)
 
 
 def main() -> None:

@@ -90,8 +90,9 @@ class RichReporter:
         self.progress.console.print(text)
 
     def stop(self) -> None:
-        """Close the live display."""
-        self.progress.stop()
+        """Close the live display (if it ever started: stopping prints a line)."""
+        if self.progress.live.is_started:
+            self.progress.stop()
 
 
 def report_table(title: str, report: Any) -> Table:

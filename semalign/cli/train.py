@@ -132,6 +132,13 @@ def train(
         int | None, typer.Option(help="Stop after N epochs in this call; continue with --resume.")
     ] = None,
     tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard events.")] = True,
+    mesh: Annotated[
+        str | None,
+        typer.Option(help="Device mesh: auto or data=N,model=M (default: auto with >1 device)."),
+    ] = None,
+    distributed: Annotated[
+        bool, typer.Option(help="Call jax.distributed.initialize() first (multi-host).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -200,6 +207,8 @@ def train(
             resume=resume_path,
             stop_after=stop_after,
             tensorboard=tensorboard,
+            mesh=mesh,
+            distributed=distributed,
         )
         reporter = SilentReporter() if (quiet or as_json) else RichReporter()
         try:

@@ -1,0 +1,478 @@
+"""Attention of a classifier on given texts: the data ``semalign inspect`` renders.
+
+:func:`attention` tokenizes texts the way the run was trained, runs the model once with
+attention capture and returns an :class:`AttentionReport`: frozen dataclasses of numpy
+arrays, padding already removed, nothing printed. Renderers (:mod:`semalign.render`)
+turn a report into a terminal heat map, PNG / SVG, HTML, JSON or NPZ.
+
+Attention rollout (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers")
+is :func:`rollout`. Per layer it averages the heads' ``|weights|`` and renormalises the
+rows, so that a DIFF-Transformer head, whose weights ``softmax₁ − λ·softmax₂`` can be
+negative and whose rows sum to ``1 − λ``, enters as a distribution of attention
+magnitude; for softmax scorings ``|A| = A`` and the rows already sum to 1, so this is the
+textbook rule. The residual connection is added as ``0.5·A + 0.5·I`` (rows renormalised
+again) and the layers are multiplied, the first on the right.
+
+JAX and Flax are imported inside the functions that run the model, so importing this
+module (for the dataclasses or :func:`rollout`) stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semalign.data.tokenizer import UNK_ID
+from semalign.errors import DataError, SemalignError
+
+if TYPE_CHECKING:
+    from semalign.config import AttentionConfig
+
+__all__ = [
+    "ROLLOUT_RULE",
+    "SIGNED_SCORINGS",
+    "AttentionReport",
+    "TextAttention",
+    "attention",
+    "capture_batch",
+    "check_texts",
+    "pick",
+    "read_texts",
+    "rollout",
+]
+
+#: Scorings whose weights are not a softmax and can be negative (renderers then use a
+#: diverging palette). A ``signed`` flag on the scoring registry would be the better home.
+SIGNED_SCORINGS = frozenset({"diff-transformer"})
+
+#: How :func:`rollout` combines heads and layers, in words (saved with dumps).
+ROLLOUT_RULE = (
+    "per layer: mean over heads of |weights|, rows renormalised; then 0.5*A + 0.5*I, rows "
+    "renormalised; product over layers, first layer on the right (Abnar & Zuidema 2020)"
+)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class TextAttention:
+    """Attention of one text, padding removed (``L`` = its token count).
+
+    Attributes:
+      text: the text as given.
+      tokens: ``L`` token strings, ``[CLS]`` first.
+      ids: ``[L]`` int32 token ids.
+      dropped: tokens cut off beyond the model's length (0 when the text fit).
+      probabilities: ``[classes]`` float32 class probabilities.
+      label: the predicted class name.
+      logits: ``[layers, heads, L, L]`` float32 raw scores of the selected layers and
+        heads (queries down, keys across), before masking.
+      weights: ``[layers, heads, L, L]`` float32 attention weights; rows of softmax
+        scorings sum to 1 over visible keys, DIFF-Transformer rows to ``1 − λ``.
+      mask: ``[L, L]`` bool, True where query ``i`` may see key ``j`` (causal and
+        local-window masks; all True without them).
+      rollout: ``[L, L]`` float32 attention rollout over all layers and heads, or None.
+    """
+
+    text: str
+    tokens: tuple[str, ...]
+    ids: np.ndarray
+    dropped: int
+    probabilities: np.ndarray
+    label: str
+    logits: np.ndarray
+    weights: np.ndarray
+    mask: np.ndarray
+    rollout: np.ndarray | None = None
+
+    @property
+    def length(self) -> int:
+        """Token count ``L``."""
+        return len(self.tokens)
+
+    @property
+    def predicted(self) -> int:
+        """Index of the predicted class."""
+        return int(np.argmax(self.probabilities))
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionReport:
+    """What :func:`attention` returns and every renderer draws.
+
+    Attributes:
+      run: the run's name (``"model"`` for a bare model).
+      checkpoint: which checkpoint was loaded, None for a bare model.
+      labels: class names, index order.
+      head_scorings: the scoring of every head of the model.
+      attention_config: the model's attention config (scoring, masks, …).
+      num_layers: layers of the model.
+      layers: indices of the layers held in ``logits`` / ``weights``, 0-based.
+      heads: indices of the heads held, 0-based.
+      texts: one :class:`TextAttention` per text.
+    """
+
+    run: str
+    checkpoint: str | None
+    labels: tuple[str, ...]
+    head_scorings: tuple[str, ...]
+    attention_config: AttentionConfig
+    num_layers: int
+    layers: tuple[int, ...]
+    heads: tuple[int, ...]
+    texts: tuple[TextAttention, ...]
+
+    @property
+    def num_heads(self) -> int:
+        """Heads per layer of the model."""
+        return len(self.head_scorings)
+
+    @property
+    def scoring(self) -> str:
+        """The scoring as configured: ``dot`` or one name per head, ``dot,cosine``."""
+        names = self.head_scorings
+        return names[0] if len(set(names)) == 1 else ",".join(names)
+
+    @property
+    def signed(self) -> bool:
+        """Whether a held head's weights can be negative (a DIFF-Transformer head)."""
+        return any(self.head_scorings[h] in SIGNED_SCORINGS for h in self.heads)
+
+    @property
+    def has_rollout(self) -> bool:
+        """Whether the texts carry a rollout."""
+        return bool(self.texts) and self.texts[0].rollout is not None
+
+    def config_dict(self) -> dict[str, Any]:
+        """The attention config as a JSON-ready dict."""
+        out = dataclasses.asdict(self.attention_config)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def pick(spec: int | str | None, count: int, what: str) -> tuple[int, ...]:
+    """Indices chosen by a ``--layer`` / ``--head`` value.
+
+    Args:
+      spec: an index (int or digits), ``"all"`` / None for all, ``"last"`` for the last.
+      count: how many there are.
+      what: ``"layer"`` or ``"head"``, for the message.
+
+    Returns:
+      The chosen 0-based indices, in order.
+
+    Raises:
+      SemalignError: naming the value and the valid range.
+
+    >>> pick("all", 3, "layer"), pick("last", 3, "layer"), pick("1", 3, "layer")
+    ((0, 1, 2), (2,), (1,))
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "all"):
+        return tuple(range(count))
+    if isinstance(spec, str) and spec.strip().lower() == "last":
+        return (count - 1,)
+    valid = f"valid: 0 to {count - 1}, or all" if count > 1 else "valid: 0, or all"
+    try:
+        index = int(spec)
+    except (TypeError, ValueError):
+        raise SemalignError(
+            f"--{what} takes a {what} number or 'all', got {spec!r} ({valid})"
+        ) from None
+    if not 0 <= index < count:
+        plural = what if count == 1 else f"{what}s"
+        raise SemalignError(
+            f"{what} {index} is out of range: the model has {count} {plural} ({valid})"
+        )
+    return (index,)
+
+
+def read_texts(path: str | Path) -> list[str]:
+    """Texts of a UTF-8 file, one a line; blank lines are skipped.
+
+    Raises:
+      DataError: when the file is missing, unreadable, not UTF-8 or holds no text.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"text file '{path}' does not exist: check the --file path") from None
+    except IsADirectoryError:
+        raise DataError(f"'{path}' is a folder: --file takes a file, one text a line") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"'{path}' is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
+    except OSError as e:
+        raise DataError(f"cannot read '{path}' ({e.strerror}): check its permissions") from None
+    texts = [line.strip() for line in raw.splitlines() if line.strip()]
+    if not texts:
+        raise DataError(f"'{path}' holds no text: write one text a line")
+    return texts
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def check_texts(texts: str | Sequence[str]) -> list[str]:
+    """The texts as a list, after the checks that need no tokenizer.
+
+    Raises:
+      DataError: no text, a text that is not a string, or an empty one.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise DataError(
+            'nothing to inspect: give a text, e.g. semalign inspect "a fine film", or --file'
+        )
+    for i, text in enumerate(texts, 1):
+        if not isinstance(text, str):
+            raise DataError(f"text {i} is not a string: got {type(text).__name__}")
+        if not text.strip():
+            raise DataError(f"text {i} is empty: give some words to inspect")
+    return texts
+
+
+def _tokenize(tokenizer, texts: list[str], max_len: int):
+    from semalign.data import encode_texts
+
+    encodings = tokenizer.encode_batch(texts)
+    ids = encode_texts(tokenizer, texts, max_len=max_len)
+    out = []
+    for i, (text, enc, row) in enumerate(zip(texts, encodings, ids, strict=True), 1):
+        tokens = tuple(enc.tokens[:max_len])
+        if len(row) < 2:
+            raise DataError(
+                f"text {i} ({_short(text)!r}) has no tokens after normalisation: "
+                "give some words to inspect"
+            )
+        if np.all(row[1:] == UNK_ID):
+            raise DataError(
+                f"text {i} ({_short(text)!r}) has only unknown tokens ({len(row) - 1} × [UNK]) "
+                "for this run's vocabulary: try words like those it was trained on"
+            )
+        out.append((tokens, row, len(enc.ids) - len(row)))
+    return out
+
+
+def capture_batch(model, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``model`` on a padded batch and capture every layer's attention.
+
+    Args:
+      model: a :class:`semalign.models.TextClassifier` (in eval mode).
+      ids: ``[batch, len]`` int token ids, 0 = padding.
+
+    Returns:
+      ``(probabilities [batch, classes], logits [batch, layers, heads, len, len],
+      weights [batch, layers, heads, len, len])``, float32 numpy arrays, padding kept
+      (padded keys carry zero weight).
+    """
+    import jax.numpy as jnp
+
+    probs, logits, weights = _jitted_capture()(model, jnp.asarray(ids, jnp.int32))
+    return (
+        np.asarray(probs, np.float32),
+        np.asarray(logits, np.float32),
+        np.asarray(weights, np.float32),
+    )
+
+
+@functools.cache
+def _jitted_capture():
+    # Built on first use, so that JAX loads only then; it compiles once per batch shape.
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    @nnx.jit
+    def run(model, ids):
+        out = model(ids, capture=True)
+        caps = out.attention
+        return (
+            jax.nn.softmax(out.logits.astype(jnp.float32), axis=-1),
+            jnp.stack([c.logits.astype(jnp.float32) for c in caps], axis=1),
+            jnp.stack([c.weights.astype(jnp.float32) for c in caps], axis=1),
+        )
+
+    return run
+
+
+def rollout(weights: np.ndarray) -> np.ndarray:
+    """Attention rollout of one text (see the module docstring for the rule).
+
+    Args:
+      weights: ``[layers, heads, L, L]`` weights of every layer and head of one text,
+        padding removed.
+
+    Returns:
+      ``[L, L]`` float32; row ``i`` says how much each input token flows into the
+      final state of token ``i``; rows sum to 1.
+
+    >>> rollout(np.full((1, 1, 2, 2), 0.5)).tolist()  # one layer: 0.5·A + 0.5·I
+    [[0.75, 0.25], [0.25, 0.75]]
+    """
+    w = np.abs(np.asarray(weights, np.float64))
+    if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"weights must be [layers, heads, L, L], got shape {w.shape}")
+    n = w.shape[-1]
+    eye = np.eye(n)
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        s = a.sum(-1, keepdims=True)
+        return np.divide(a, s, out=np.zeros_like(a), where=s > 0)
+
+    out = eye
+    for layer in w:
+        a = rows(layer.mean(axis=0))
+        out = rows(0.5 * a + 0.5 * eye) @ out
+    return out.astype(np.float32)
+
+
+_rollout = rollout  # `attention` has a parameter of that name
+
+
+def _visible(config: AttentionConfig, length: int) -> np.ndarray:
+    from semalign.attention import build_mask
+
+    m = build_mask(length, length, causal=config.causal, window=config.window)
+    return np.ones((length, length), bool) if m is None else np.asarray(m[0, 0], bool)
+
+
+def _source(source: Any, tokenizer, labels, runs_dir, which, name):
+    """``(model, tokenizer, labels, run name, checkpoint, max_len)`` from any source."""
+    from flax import nnx
+
+    from semalign.loading import LoadedRun, load_run
+
+    if source is None or isinstance(source, str | Path):
+        source = load_run(source, runs_dir=runs_dir, which=which)
+    if isinstance(source, LoadedRun):
+        max_len = min(source.data_config.max_len, source.model_config.max_len)
+        return (
+            source.model,
+            tokenizer or source.tokenizer,
+            tuple(labels or source.labels),
+            name or source.paths.name,
+            source.checkpoint,
+            max_len,
+        )
+    if isinstance(source, nnx.Module) and hasattr(source, "config"):
+        if tokenizer is None:
+            raise SemalignError("a bare model needs its tokenizer: pass tokenizer=...")
+        classes = source.config.num_classes
+        labels = (
+            tuple(labels) if labels is not None else tuple(f"class {i}" for i in range(classes))
+        )
+        if len(labels) != classes:
+            raise SemalignError(f"the model has {classes} classes but {len(labels)} labels given")
+        source.eval()
+        return source, tokenizer, labels, name or "model", None, source.config.max_len
+    raise SemalignError(
+        f"cannot inspect a {type(source).__name__}: give a run folder, a LoadedRun or a "
+        "TextClassifier"
+    )
+
+
+def attention(
+    source: Any,
+    texts: str | Sequence[str],
+    *,
+    layer: int | str | None = "all",
+    head: int | str | None = "all",
+    rollout: bool = False,
+    tokenizer=None,
+    labels: Sequence[str] | None = None,
+    runs_dir: str | Path = "runs",
+    which: str = "best",
+    name: str | None = None,
+    batch_size: int = 32,
+) -> AttentionReport:
+    """Attention of a run (or a model) on texts: the data ``semalign inspect`` renders.
+
+    The texts go through the model in padded batches; every array of the result is cut
+    back to the text's own tokens. The result holds ``2 × layers × heads × L²`` floats
+    per text, so inspect a few texts at a time, not a corpus.
+
+    Args:
+      source: a run folder, None for the newest run under ``runs_dir``, a
+        :class:`semalign.loading.LoadedRun`, or a
+        :class:`semalign.models.TextClassifier` (then ``tokenizer`` is needed; the
+        model is switched to eval mode).
+      texts: one text or several.
+      layer: a 0-based layer index, ``"last"``, or ``"all"`` / None.
+      head: a 0-based head index, ``"last"``, or ``"all"`` / None.
+      rollout: also compute attention rollout (over all layers and heads, whatever
+        ``layer`` and ``head`` select).
+      tokenizer: overrides the run's tokenizer; required for a bare model.
+      labels: class names for a bare model (default ``class 0``, ``class 1``…).
+      runs_dir: where to look for the newest run.
+      which: ``best`` or ``last`` checkpoint of a run.
+      name: the name to show for the run.
+      batch_size: texts per forward pass (each batch is padded to its longest text).
+
+    Returns:
+      An :class:`AttentionReport`.
+
+    Raises:
+      DataError: no text, an empty text, or a text of only unknown tokens.
+      SemalignError: a layer or head out of range (the message gives the range).
+      RunError: no run, or an incomplete one.
+    """
+    texts = check_texts(texts)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise SemalignError(f"batch_size must be a positive integer, got {batch_size!r}")
+    model, tok, labels, run_name, checkpoint, max_len = _source(
+        source, tokenizer, labels, runs_dir, which, name
+    )
+    cfg = model.config
+    layers = pick(layer, cfg.layers, "layer")
+    heads = pick(head, cfg.attention.heads, "head")
+    encoded = _tokenize(tok, texts, max_len)
+    li, hi = np.asarray(layers), np.asarray(heads)
+    out = []
+    for start in range(0, len(texts), batch_size):
+        chunk = encoded[start : start + batch_size]
+        batch = np.zeros((len(chunk), max(len(row) for _, row, _ in chunk)), np.int32)
+        for b, (_, row, _) in enumerate(chunk):
+            batch[b, : len(row)] = row
+        probs, logits, weights = capture_batch(model, batch)
+        for b, (tokens, row, dropped) in enumerate(chunk):
+            n = len(row)
+            w = weights[b, :, :, :n, :n]
+            p = probs[b]
+            out.append(
+                TextAttention(
+                    text=texts[start + b],
+                    tokens=tokens,
+                    ids=_frozen(row.astype(np.int32)),
+                    dropped=dropped,
+                    probabilities=_frozen(p),
+                    label=labels[int(np.argmax(p))],
+                    logits=_frozen(logits[b, :, :, :n, :n][li][:, hi]),
+                    weights=_frozen(w[li][:, hi]),
+                    mask=_frozen(_visible(cfg.attention, n)),
+                    rollout=_frozen(_rollout(w)) if rollout else None,
+                )
+            )
+    return AttentionReport(
+        run=run_name,
+        checkpoint=checkpoint,
+        labels=labels,
+        head_scorings=tuple(cfg.attention.head_scorings),
+        attention_config=cfg.attention,
+        num_layers=cfg.layers,
+        layers=layers,
+        heads=heads,
+        texts=tuple(out),
+    )

@@ -1,0 +1,162 @@
+"""One device mesh with axes ``("data", "model")`` and one table from logical axes to it.
+
+Model code names logical axes on its parameters (``embed``, ``heads``, ``mlp``, ...);
+:data:`LOGICAL_RULES` maps each to a mesh axis or to replication. Batches are split on
+``data``; attention heads and MLP hidden units on ``model`` (tensor parallelism). The
+same code runs on one CPU (a 1×1 mesh), on GPUs and on TPU slices (after
+``jax.distributed.initialize``); tests fake 8 CPU devices with
+``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from semalign.errors import SemalignError
+
+DATA, MODEL = "data", "model"
+AXES = (DATA, MODEL)
+
+#: Logical axis -> mesh axis (None: replicated). The only place this mapping lives.
+LOGICAL_RULES: Mapping[str, str | None] = {
+    "batch": DATA,
+    "heads": MODEL,
+    "mlp": MODEL,
+    "embed": None,
+    "vocab": None,
+    "length": None,
+    "classes": None,
+}
+
+
+class MeshError(SemalignError):
+    """A mesh that does not fit the devices, the batch or the model."""
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    """Mesh shape: ``data`` × ``model`` devices."""
+
+    data: int
+    model: int = 1
+
+    def __post_init__(self):
+        if self.data < 1 or self.model < 1:
+            raise MeshError(f"mesh axes must be >= 1, got data={self.data}, model={self.model}")
+
+    @property
+    def size(self) -> int:
+        """Devices used."""
+        return self.data * self.model
+
+    def __str__(self) -> str:
+        return f"data={self.data},model={self.model}"
+
+
+_PART = re.compile(r"^\s*(data|model)\s*=\s*(\d+)\s*$")
+
+
+def parse_mesh(text: str | None, device_count: int) -> MeshSpec:
+    """``"auto"``/None -> all devices on ``data``; ``"data=4,model=2"`` -> that shape.
+
+    Raises:
+      MeshError: naming the text when it is not of that form.
+    """
+    if text is None or text.strip() == "auto":
+        return MeshSpec(data=device_count, model=1)
+    sizes = {}
+    for part in text.split(","):
+        m = _PART.match(part)
+        if not m:
+            raise MeshError(f"--mesh takes 'auto' or 'data=N,model=M', got {text!r}")
+        sizes[m.group(1)] = int(m.group(2))
+    return MeshSpec(data=sizes.get(DATA, 1), model=sizes.get(MODEL, 1))
+
+
+def make_mesh(spec: MeshSpec, devices: Sequence[Any] | None = None):
+    """A ``jax.sharding.Mesh`` of ``spec`` over the first ``spec.size`` devices.
+
+    Raises:
+      MeshError: when the mesh needs more devices than exist.
+    """
+    import jax
+
+    devices = list(jax.devices() if devices is None else devices)
+    if spec.size > len(devices):
+        raise MeshError(
+            f"mesh {spec} needs {spec.size} devices but only {len(devices)} are available: "
+            "use a smaller --mesh or 'auto'"
+        )
+    grid = np.array(devices[: spec.size], dtype=object).reshape(spec.data, spec.model)
+    return jax.sharding.Mesh(grid, AXES)
+
+
+def check_fits(spec: MeshSpec, *, batch_size: int, heads: int) -> None:
+    """The global batch must split over ``data`` and the heads over ``model``.
+
+    Raises:
+      MeshError: naming the numbers.
+    """
+    if batch_size % spec.data:
+        raise MeshError(
+            f"batch size {batch_size} does not divide over the data axis of {spec.data} "
+            f"devices: use a batch size that is a multiple of {spec.data}"
+        )
+    if heads % spec.model:
+        raise MeshError(
+            f"{heads} heads do not split over the model axis of {spec.model} devices: "
+            f"use a number of heads that is a multiple of {spec.model}"
+        )
+
+
+def logical_spec(names: Sequence[str | None] | None):
+    """PartitionSpec of an array whose axes carry these logical names."""
+    from jax.sharding import PartitionSpec
+
+    if not names:
+        return PartitionSpec()
+    return PartitionSpec(*(LOGICAL_RULES.get(n) if n else None for n in names))
+
+
+def state_shardings(state: Any, mesh) -> Any:
+    """NamedSharding for every leaf of an NNX state from its ``sharding_names``.
+
+    Leaves without names (optimizer counters, random streams, scoring parameters) are
+    replicated. Optimizer moments carry their parameter's names, so they shard alike.
+    """
+    import jax
+    from flax import nnx
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    def one(var):
+        meta = var.get_metadata() if isinstance(var, nnx.Variable) else {}
+        # flax stores the names given as ``sharding_names`` under ``out_sharding``.
+        names = meta.get("out_sharding", meta.get("sharding_names"))
+        value = var[...] if isinstance(var, nnx.Variable) else var
+        spec = (
+            logical_spec(names)
+            if names is not None and np.ndim(value) == len(names)
+            else (PartitionSpec())
+        )
+        return NamedSharding(mesh, spec)
+
+    return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def batch_sharding(mesh):
+    """Leading (batch) axis split over ``data``."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    return NamedSharding(mesh, PartitionSpec(DATA))
+
+
+def replicated(mesh):
+    """Every device holds the whole array."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    return NamedSharding(mesh, PartitionSpec())
