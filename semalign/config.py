@@ -112,7 +112,7 @@ class ModelConfig:
     max_len: int = 512
     positions: str = "learned"
     pooling: str = "mean"
-    dropout: float = 0.1
+    dropout: float = 0.3
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     dtype: str = "float32"
 
@@ -235,7 +235,7 @@ class TrainConfig:
       seed: parameter init, dropout and shuffling.
     """
 
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 32
     lr: float = 1e-3
     schedule: str = "cosine"
