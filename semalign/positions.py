@@ -15,10 +15,15 @@ from flax import nnx
 
 
 def sinusoidal_table(length: int, dim: int) -> jax.Array:
-    """Vaswani et al. (2017) encodings ``[length, dim]``: sin on even, cos on odd columns."""
-    pos = jax.lax.broadcasted_iota(jnp.float32, (length, (dim + 1) // 2), 0)
-    i = jax.lax.broadcasted_iota(jnp.float32, (length, (dim + 1) // 2), 1)
-    angle = pos / jnp.power(10000.0, 2.0 * i / dim)
+    """Vaswani et al. (2017) encodings ``[length, dim]``: sin on even, cos on odd columns.
+
+    Frequencies are a constant vector and positions an iota, so the table exports with a
+    symbolic ``length`` (jax2onnx cannot convert the iota-over-columns form).
+    """
+    half = (dim + 1) // 2
+    inv = jnp.power(10000.0, -2.0 * jnp.arange(half, dtype=jnp.float32) / dim)
+    pos = jax.lax.broadcasted_iota(jnp.float32, (length, half), 0)
+    angle = pos * inv[None, :]
     table = jnp.stack([jnp.sin(angle), jnp.cos(angle)], axis=-1).reshape(length, -1)
     return table[:, :dim]
 

@@ -146,3 +146,18 @@ def test_config_round_trips_through_json():
 def test_bad_input_named(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_sinusoidal_table_closed_form():
+    from semalign.positions import sinusoidal_table
+
+    length, dim = 7, 10
+    ref = np.zeros((length, dim))
+    for i in range(length):
+        for j in range(0, dim, 2):
+            angle = i / 10000 ** (j / dim)
+            ref[i, j] = np.sin(angle)
+            ref[i, j + 1] = np.cos(angle)
+    np.testing.assert_allclose(
+        jax.jit(sinusoidal_table, static_argnums=(0, 1))(length, dim), ref, atol=1e-5, rtol=0
+    )

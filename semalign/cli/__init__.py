@@ -10,8 +10,10 @@ from semalign import __version__
 from semalign.cli import devices as _devices
 from semalign.cli import evaluate as _evaluate
 from semalign.cli import inspect as _inspect
+from semalign.cli import predict as _predict
 from semalign.cli import scorings as _scorings
 from semalign.cli import train as _train
+from semalign.cli.export import export_app
 
 app = typer.Typer(
     name="semalign",
@@ -40,9 +42,11 @@ def _root(
 
 app.command("train")(_train.train)
 app.command("evaluate")(_evaluate.evaluate)
+app.command("predict")(_predict.predict)
 app.command("inspect")(_inspect.inspect)
 app.command("scorings")(_scorings.scorings)
 app.command("devices")(_devices.devices)
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

@@ -1,0 +1,64 @@
+"""``semalign predict``: classify texts with a run (JAX) or its exported model (onnxruntime)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from semalign.cli._errors import user_errors
+
+
+class Backend(StrEnum):
+    """Where the forward pass runs."""
+
+    jax = "jax"
+    onnx = "onnx"
+
+
+def predict(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    run: Annotated[str | None, typer.Option(help="Run folder (default: newest in ./runs).")] = None,
+    file: Annotated[str | None, typer.Option(help="A UTF-8 file with one text per line.")] = None,
+    backend: Annotated[
+        Backend, typer.Option(help="jax (the checkpoint) or onnx (the run's model.onnx).")
+    ] = Backend.jax,
+    model: Annotated[
+        str | None, typer.Option(help="An exported .onnx file (implies --backend onnx).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    checkpoint: Annotated[str, typer.Option(help="best or last (jax backend).")] = "best",
+    runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Label and class probabilities of each TEXT (and each line of --file)."""
+    with user_errors():
+        # semalign.predict imports JAX only for the jax backend.
+        from semalign.predict import predict as run_predict
+        from semalign.predict import read_texts
+
+        all_texts = list(texts or []) + (read_texts(file) if file is not None else [])
+        result = run_predict(
+            all_texts,
+            run=run,
+            runs_dir=runs_dir,
+            backend=backend.value,
+            model=model,
+            batch_size=batch_size,
+            checkpoint=checkpoint,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.source} · {result.backend}")
+    table.add_column("label")
+    table.add_column("p", justify="right")
+    table.add_column("text", overflow="fold")
+    for p in result.predictions:
+        table.add_row(p.label, f"{p.score:.3f}", p.text)
+    Console().print(table)

@@ -1,0 +1,34 @@
+"""Export a trained classifier: ONNX through jax2onnx, checked against JAX in onnxruntime.
+
+Layer 4 (workflow). Importing this package is cheap; JAX and jax2onnx load when an export
+runs. Serving the result needs only :mod:`semalign.runtime` (numpy, onnxruntime,
+tokenizers).
+"""
+
+from semalign.export.onnx import (
+    DEFAULT_OPSET,
+    DEFAULT_TOLERANCE,
+    ExportError,
+    ExportReport,
+    ParityCheck,
+    check_shapes,
+    export_onnx,
+    metadata,
+    output_names,
+    verify,
+    write_model,
+)
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "DEFAULT_TOLERANCE",
+    "ExportError",
+    "ExportReport",
+    "ParityCheck",
+    "check_shapes",
+    "export_onnx",
+    "metadata",
+    "output_names",
+    "verify",
+    "write_model",
+]

@@ -1,0 +1,257 @@
+"""The exported graph: a :class:`TextClassifier` written in operators onnxruntime runs fast.
+
+The model's own forward pass exports as it is (``kernel="model"``), but onnxruntime runs
+it 2-4x slower than ``jax.jit`` on a CPU: XLA fuses the masked softmax into one loop,
+onnxruntime runs each of its six element-wise passes over ``[batch, heads, q, k]`` on its
+own, and ``Einsum`` is slow there. ``kernel="onnxruntime"`` swaps each attention layer for
+:class:`OnnxAttention`, which has the same parameters and the same numbers, written as
+
+* scorings with a dot-product form (``dot``, ``general``, ``cosine``, ``l2``,
+  ``differential``): one ONNX ``Attention`` operator (opset >= 23; ``MatMul`` + ``Softmax``
+  + ``MatMul`` below it), the mask as an additive bias;
+* other scorings whose weights are a softmax of logits (``l1``, ``additive``): their
+  logits, an additive mask bias, one ``Softmax``, one ``MatMul``;
+* scorings with their own weights (``diff-transformer``): their ``weights`` as written.
+
+A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
+output is multiplied by a ``[batch, q, 1, 1]`` row flag instead of masking the big
+tensor twice. Every export is checked against the JAX model (:mod:`semalign.export.onnx`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from semalign.attention import MASK_VALUE, Capture, build_mask, row_has_keys
+from semalign.export.onnx import DEFAULT_OPSET, INPUT_NAMES, output_names
+from semalign.layers import MultiHeadAttention
+from semalign.models import TextClassifier
+from semalign.scoring import Scoring
+
+KERNELS = ("onnxruntime", "model")
+
+
+def _softmax_of_logits(scorer: Scoring) -> bool:
+    # Scorings whose weights are softmax(logits) keep Scoring.weights; the others
+    # (diff-transformer) override it and are exported through their own weights.
+    return type(scorer).weights is Scoring.weights
+
+
+def _weighted_sum(weights: jax.Array, v: jax.Array) -> jax.Array:
+    """``[b, h, q, k] x [b, k, h, d] -> [b, q, h, d]`` as one batched ``MatMul``."""
+    return jnp.matmul(weights, v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+
+
+def _form_logits(scorer: Scoring, q: jax.Array, k: jax.Array) -> jax.Array:
+    """Softmax-equivalent logits ``[b, h, q, k]`` of a dot-form scoring, via ``MatMul``."""
+    form = scorer.dot_form(q, k)
+    logits = jnp.matmul(form.q.transpose(0, 2, 1, 3), form.k.transpose(0, 2, 3, 1))
+    logits = logits * form.scale
+    return logits if form.bias is None else logits + form.bias
+
+
+def _native(scorer: Scoring, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array):
+    """One fused attention call (ONNX ``Attention`` at opset >= 23): ``[b, q, h, d_v]``."""
+    form = scorer.dot_form(q, k)
+    # nnx.dot_product_attention scales by 1/sqrt(width); fold the form's own scale in.
+    factor = form.scale * math.sqrt(form.q.shape[-1])
+    fq = form.q if factor == 1.0 else form.q * jnp.asarray(factor, form.q.dtype)
+    if form.bias is not None:
+        bias = bias + form.bias
+    # onnxruntime wants the mask's query axis spelled out.
+    bias = jnp.broadcast_to(bias, (bias.shape[0], bias.shape[1], q.shape[1], k.shape[1]))
+    d_v, width = v.shape[-1], form.k.shape[-1]
+    if width > d_v:  # differential widens q and k; the converter wants v as wide
+        v = jnp.pad(v, ((0, 0), (0, 0), (0, 0), (0, width - d_v)))
+    out = nnx.dot_product_attention(fq, form.k, v.astype(fq.dtype), bias=bias.astype(fq.dtype))
+    return out[..., :d_v] if width > d_v else out
+
+
+class OnnxAttention(nnx.Module):
+    """A :class:`MultiHeadAttention` (self-attention) in onnxruntime-friendly operators.
+
+    Holds the wrapped layer, so its parameters are the trained ones. Dropout is off.
+
+    Args:
+      inner: the layer to stand in for.
+      native: use the fused ``Attention`` operator for dot-form scorings.
+
+    """
+
+    def __init__(self, inner: MultiHeadAttention, *, native: bool = True):
+        self.inner = inner
+        self.native = native
+
+    def __call__(
+        self, x: jax.Array, valid: jax.Array | None = None, *, capture: bool = False
+    ) -> tuple[jax.Array, Capture | None]:
+        """``[batch, len, dim], [batch, len] -> ([batch, len, dim], Capture or None)``."""
+        a = self.inner
+
+        def split(y: jax.Array) -> jax.Array:
+            return y.reshape(*y.shape[:-1], a.heads, a.head_dim)
+
+        q, k, v = split(a.query(x)), split(a.key(x)), split(a.value(x))
+        length = x.shape[1]
+        mask = build_mask(
+            length, length, key_valid=valid, causal=a.config.causal, window=a.config.window
+        )
+        if mask is None:
+            bias = jnp.zeros((1, 1, 1, length), jnp.float32)
+            keep = None
+        else:
+            bias = jnp.where(mask, 0.0, MASK_VALUE).astype(jnp.float32)
+            keep = row_has_keys(mask, length)  # [b, q, 1, 1]
+        outs, caps = [], []
+        for (_, start, count), scorer in zip(a.groups, a.scorers, strict=True):
+            heads = slice(start, start + count)
+            qh, kh, vh = q[:, :, heads], k[:, :, heads], v[:, :, heads]
+            logits = w = None
+            if not _softmax_of_logits(scorer):
+                logits, w = scorer.weights(qh, kh, mask)
+                out = _weighted_sum(w, vh)
+            elif scorer.fusable and self.native and not capture:
+                out = _native(scorer, qh, kh, vh, bias)
+            else:
+                logits = _form_logits(scorer, qh, kh) if scorer.fusable else scorer(qh, kh)
+                w = jax.nn.softmax(logits.astype(jnp.float32) + bias, axis=-1)
+                out = _weighted_sum(w.astype(vh.dtype), vh)
+                if keep is not None:  # a row with no key: zeros, as attend() gives
+                    w = w * keep.transpose(0, 2, 1, 3)
+            if keep is not None:
+                out = out * keep.astype(out.dtype)
+            outs.append(scorer.finalize(out))
+            caps.append((logits, w))
+        out = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=2)
+        y = a.out(out.reshape(*out.shape[:2], -1))
+        if not capture:
+            return y, None
+        # The logits of a dot-form scoring are its softmax-equivalent form (per-row
+        # constants dropped); only the weights are exported.
+        return y, Capture(
+            logits=jnp.concatenate([c[0] for c in caps], axis=1),
+            weights=jnp.concatenate([c[1] for c in caps], axis=1),
+        )
+
+
+def export_model(model: TextClassifier, *, kernel: str = "onnxruntime") -> TextClassifier:
+    """A copy of ``model`` built for export: explicit, unchunked attention, eval mode.
+
+    The chunked CPU path (``lax.map``) cannot take a symbolic batch and the fused path
+    exports its fully-masked-row handling as extra passes, so the copy is built with
+    ``fused=False, batch_chunk=0`` and gets ``model``'s state (same structure).
+
+    Args:
+      model: a trained classifier.
+      kernel: ``"onnxruntime"`` swaps attention for :class:`OnnxAttention`; ``"model"``
+        keeps the model's own attention (the graph as the model is written).
+
+    Raises:
+      ValueError: an unknown kernel.
+
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    cfg = model.config
+    attention = dataclasses.replace(cfg.attention, fused=False, batch_chunk=0)
+    copy = TextClassifier(cfg.replace(attention=attention), rngs=nnx.Rngs(0))
+    nnx.update(copy, nnx.state(model))
+    copy.eval()
+    if kernel == "onnxruntime":
+        for block in copy.blocks:
+            block.attn = OnnxAttention(block.attn)
+    return copy
+
+
+def forward_fn(
+    model: TextClassifier, *, embedding: bool = False, attention: bool = False
+) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, ...]]:
+    """The exported pipeline ``(input_ids [B, S], attention_mask [B, S]) -> outputs``.
+
+    Outputs follow :func:`output_names`: ``probabilities [B, C]``, ``logits [B, C]``,
+    ``embedding [B, D]``, ``attention [B, layers, heads, S, S]``.
+    """
+
+    def fn(input_ids: jax.Array, attention_mask: jax.Array) -> tuple[jax.Array, ...]:
+        out = model(input_ids, attention_mask > 0, capture=attention)
+        outs = [jax.nn.softmax(out.logits, axis=-1), out.logits]
+        if embedding:
+            outs.append(out.embedding)
+        if attention:
+            outs.append(jnp.stack([c.weights.astype(jnp.float32) for c in out.attention], 1))
+        return tuple(outs)
+
+    return fn
+
+
+def load_converters() -> None:
+    """Import jax2onnx's JAX and Flax converters, not its Equinox ones.
+
+    On its first conversion jax2onnx imports every plugin it ships; the Equinox ones
+    compile dozens of JAX functions at import, 13 of the 15 s of a first export measured
+    here, and semalign needs none of them. This uses jax2onnx 0.17 internals (the version
+    is pinned below 0.18); if they change, jax2onnx imports everything as before.
+    """
+    try:
+        from jax2onnx.plugins import plugin_system as ps
+
+        if ps._already_imported_plugins:
+            return
+        root = Path(ps.__file__).parent
+        for tree in ("jax", "flax"):
+            ps._import_tree(root / tree, f"jax2onnx.plugins.{tree}")
+        ps._already_imported_plugins = True
+    except (ImportError, AttributeError):  # pragma: no cover - a jax2onnx without them
+        return
+
+
+def convert(
+    model: TextClassifier,
+    *,
+    opset: int = DEFAULT_OPSET,
+    embedding: bool = False,
+    attention: bool = False,
+    kernel: str = "onnxruntime",
+    name: str = "semalign",
+):
+    """Trace ``model`` into an ONNX ``ModelProto`` with symbolic batch and sequence axes.
+
+    Args:
+      model: a trained classifier (not modified).
+      opset: ONNX opset; 23 and above get the fused ``Attention`` operator.
+      embedding: add the pooled embedding output.
+      attention: add the attention weights output (explicit weights, no fused operator).
+      kernel: see :func:`export_model`.
+      name: the graph's name.
+
+    Returns:
+      An ``onnx.ModelProto`` with inputs ``input_ids``, ``attention_mask`` (int32
+      ``[B, S]``, ``S <= max_len``) and the outputs of :func:`output_names`.
+
+    """
+    from jax2onnx import to_onnx
+
+    # jax2onnx's IR serializer logs a warning for every untyped constant.
+    logging.getLogger("onnx_ir").setLevel(logging.ERROR)
+    load_converters()
+    graph_model = export_model(model, kernel=kernel)
+    fn = forward_fn(graph_model, embedding=embedding, attention=attention)
+    b, s = jax.export.symbolic_shape("B, S", constraints=(f"S <= {model.config.max_len}",))
+    spec = jax.ShapeDtypeStruct((b, s), jnp.int32)
+    return to_onnx(
+        fn,
+        [spec, spec],
+        model_name=name,
+        opset=opset,
+        input_names=list(INPUT_NAMES),
+        output_names=list(output_names(embedding=embedding, attention=attention)),
+        normalization_mode="prefer_native" if kernel == "onnxruntime" else "auto",
+    )
