@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import save
 
-SCORINGS = ("dot", "general", "cosine", "l2", "l1", "differential", "diff-transformer", "additive")
+SCORINGS = ("dot", "cosine", "l2", "differential", "diff-transformer", "general", "l1", "additive")
 TFIDF_BASELINE = 0.910
 
 
@@ -62,6 +62,9 @@ def main() -> None:
     a = p.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="semalign-quality-"))
     rows = []
+    out_name = "quality"
+    if a.default_only or a.table_only:
+        out_name = "quality_default" if a.default_only else "quality_table"
     if a.quick:
         quick = [
             "--dataset",
@@ -94,8 +97,8 @@ def main() -> None:
             res, w = run_cli(["--scoring", name, "--name", name, *extra], runs)
             rows.append({**row(name, res, w), "settings": a.table_args})
             print(json.dumps(rows[-1]), flush=True)
-    name = "quality_default" if a.default_only else "quality_table" if a.table_only else "quality"
-    save(name, {"rows": rows})
+            save(out_name, {"rows": rows, "complete": False})  # keep what finished
+    save(out_name, {"rows": rows, "complete": True})
     print(f"\n{'run':28s} {'test acc':>9s} {'best ep':>8s} {'wall s':>8s}")
     for r in rows:
         acc, ep, wall = r["test_accuracy"], r["best_epoch"], r["wall_seconds"]
