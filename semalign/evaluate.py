@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from semalign.config import DataConfig
 from semalign.errors import DataError
@@ -24,6 +26,9 @@ class EvaluationRequest:
       data: a CSV / TSV / JSONL file or label folders instead of the run's own data.
       text_column: text column of ``data``.
       label_column: label column of ``data``.
+      text_a_column: pair runs: first-text column of ``data`` (None: the run's).
+      text_b_column: pair runs: second-text column of ``data`` (None: the run's).
+      score_column: similarity runs: score column of ``data`` (None: the run's).
       split: ``train``, ``validation``, ``test`` or ``all``; None = ``test`` for the run's
         data and built-in datasets, ``all`` for a file.
       batch_size: None = the run's training batch size.
@@ -36,6 +41,9 @@ class EvaluationRequest:
     data: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    text_a_column: str | None = None
+    text_b_column: str | None = None
+    score_column: str | None = None
     split: str | None = None
     batch_size: int | None = None
     checkpoint: str = "best"
@@ -49,18 +57,23 @@ class EvaluationRequest:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """A report and where it came from."""
+    """A report and where it came from.
+
+    ``report`` is a :class:`ClassificationReport`, or for a similarity run a
+    :class:`semalign.evaluate_pairs.SimilarityReport`.
+    """
 
     run: Path
     source: str
     split: str
     checkpoint: str
-    report: ClassificationReport
+    report: ClassificationReport | Any
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["run"] = str(self.run)
+        out["report"] = self.report.to_dict()
         return out
 
 
@@ -79,13 +92,37 @@ def _data_for(req: EvaluationRequest, run_data: DataConfig) -> tuple[DataConfig,
     return run_data, req.split or "test"
 
 
+def _evaluators() -> dict[str, Callable[[EvaluationRequest], EvaluationResult]]:
+    """Run task (config.json ``"task"``) -> how to evaluate it."""
+    from semalign.evaluate_pairs import evaluate_pair_run
+    from semalign.pair_tasks import TASKS
+
+    return {"classification": _evaluate_classification} | dict.fromkeys(TASKS, evaluate_pair_run)
+
+
 def evaluate(req: EvaluationRequest) -> EvaluationResult:
-    """Accuracy, macro-F1, per-class P/R/F1, confusion matrix and loss of a run.
+    """Metrics of a run, by its task.
+
+    Classification: accuracy, macro-F1, per-class P/R/F1, confusion matrix and loss.
+    Similarity: Pearson and Spearman of cosine, −L2, −L1 and dot similarity of the
+    embeddings (:mod:`semalign.evaluate_pairs`). Pair classification: as classification.
 
     Raises:
-      RunError: no run, or an incomplete one.
+      RunError: no run, an incomplete one, or a task this version does not know.
       DataError: unreadable data, or labels the run never saw.
     """
+    from semalign.errors import RunError
+    from semalign.loading import run_task
+    from semalign.runs import resolve_run
+
+    task = run_task(resolve_run(req.run, runs_dir=req.runs_dir))
+    evaluators = _evaluators()
+    if task not in evaluators:
+        raise RunError(f"cannot evaluate a {task!r} run: known tasks are {', '.join(evaluators)}")
+    return evaluators[task](req)
+
+
+def _evaluate_classification(req: EvaluationRequest) -> EvaluationResult:
     from semalign.loading import load_run
     from semalign.pipeline import batches, encode, load_examples
     from semalign.steps import Steps  # noqa: F401  (compiled eval lives with the train step)

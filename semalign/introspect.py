@@ -357,6 +357,11 @@ def _source(source: Any, tokenizer, labels, runs_dir, which, name):
 
     if source is None or isinstance(source, str | Path):
         source = load_run(source, runs_dir=runs_dir, which=which)
+    if isinstance(source, LoadedRun) and source.task != "classification":
+        raise SemalignError(
+            f"run {source.paths.name} is a {source.task} run: inspect how two texts align "
+            'with --pair, e.g. semalign inspect "a text" --pair "another text"'
+        )
     if isinstance(source, LoadedRun):
         max_len = min(source.data_config.max_len, source.model_config.max_len)
         return (

@@ -27,6 +27,9 @@ class LoadedRun:
       data_config: how the run's data was read and tokenized.
       train_config: how it was trained.
       checkpoint: which checkpoint directory was loaded.
+      task: ``classification``, ``similarity`` or ``pair-classification`` (from
+        config.json; runs without the field are classification runs).
+      loss: the training loss of a pair run, None for classification.
     """
 
     paths: RunPaths
@@ -37,10 +40,39 @@ class LoadedRun:
     data_config: DataConfig
     train_config: TrainConfig
     checkpoint: str
+    task: str = "classification"
+    loss: str | None = None
+
+
+def run_task(paths: RunPaths) -> str:
+    """The run's task as config.json records it (``classification`` when absent)."""
+    return read_json(paths.config).get("task", "classification")
+
+
+def _tasks() -> dict[str, tuple[type, type]]:
+    """Task name -> (model class, data config class) of the run's config.json."""
+    from semalign.data.pairs import PairDataConfig
+    from semalign.models import TextClassifier
+    from semalign.pair_tasks import TASKS
+
+    pairs = {name: (task.model, PairDataConfig) for name, task in TASKS.items()}
+    return {"classification": (TextClassifier, DataConfig), **pairs}
+
+
+def _task_parts(task: str) -> tuple[type, type]:
+    known = _tasks()
+    if task not in known:
+        raise RunError(
+            f"run task {task!r} is unknown to this semalign (known: {', '.join(known)}): "
+            "upgrade semalign or retrain"
+        )
+    return known[task]
 
 
 def read_configs(paths: RunPaths) -> tuple[ModelConfig, DataConfig, TrainConfig]:
     """The three configs of ``config.json``.
+
+    A pair run's data config is a :class:`~semalign.data.pairs.PairDataConfig`.
 
     Raises:
       RunError: when config.json lacks a section or holds invalid values.
@@ -49,7 +81,7 @@ def read_configs(paths: RunPaths) -> tuple[ModelConfig, DataConfig, TrainConfig]
     try:
         return (
             ModelConfig.from_dict(raw["model"]),
-            DataConfig(**raw["data"]),
+            _task_parts(raw.get("task", "classification"))[1](**raw["data"]),
             TrainConfig(**raw["train"]),
         )
     except (KeyError, TypeError, ValueError) as err:
@@ -69,13 +101,14 @@ def load_run(
     from flax import nnx
 
     from semalign import checkpoints
-    from semalign.models import TextClassifier
 
     paths = resolve_run(run, runs_dir=runs_dir)
     mcfg, dcfg, tcfg = read_configs(paths)
+    raw = read_json(paths.config)
+    task = raw.get("task", "classification")
     labels = tuple(read_json(paths.labels))
     tokenizer = load_tokenizer(paths.tokenizer)
-    model = TextClassifier(mcfg, rngs=nnx.Rngs(0))
+    model = _task_parts(task)[0](mcfg, rngs=nnx.Rngs(0))
     tag = checkpoints.restore(paths.checkpoints, {"model": model}, which)
     model.eval()
-    return LoadedRun(paths, model, tokenizer, labels, mcfg, dcfg, tcfg, tag)
+    return LoadedRun(paths, model, tokenizer, labels, mcfg, dcfg, tcfg, tag, task, raw.get("loss"))

@@ -8,6 +8,7 @@ import typer
 
 from semalign import __version__
 from semalign.cli import devices as _devices
+from semalign.cli import embed as _embed
 from semalign.cli import evaluate as _evaluate
 from semalign.cli import inspect as _inspect
 from semalign.cli import predict as _predict
@@ -44,6 +45,7 @@ app.command("train")(_train.train)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 app.command("inspect")(_inspect.inspect)
+app.command("embed")(_embed.embed)
 app.command("scorings")(_scorings.scorings)
 app.command("devices")(_devices.devices)
 app.add_typer(export_app, name="export")

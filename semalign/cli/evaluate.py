@@ -20,6 +20,18 @@ def evaluate(
     ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --data.")] = "text",
     label_column: Annotated[str, typer.Option(help="Label column of --data.")] = "label",
+    text_a_column: Annotated[
+        str | None,
+        typer.Option(help="Pair runs: first-text column of --data (default: the run's)."),
+    ] = None,
+    text_b_column: Annotated[
+        str | None,
+        typer.Option(help="Pair runs: second-text column of --data (default: the run's)."),
+    ] = None,
+    score_column: Annotated[
+        str | None,
+        typer.Option(help="Similarity runs: score column of --data (default: the run's)."),
+    ] = None,
     split: Annotated[
         str | None,
         typer.Option(help="train, validation, test or all (default: test; all for --data)."),
@@ -28,7 +40,7 @@ def evaluate(
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and loss."""
+    """Accuracy, macro-F1, per-class P/R/F1 and confusion; Pearson/Spearman for similarity."""
     with user_errors():
         from semalign.evaluate import EvaluationRequest
         from semalign.evaluate import evaluate as run_evaluation
@@ -41,6 +53,9 @@ def evaluate(
                 data=data,
                 text_column=text_column,
                 label_column=label_column,
+                text_a_column=text_a_column,
+                text_b_column=text_b_column,
+                score_column=score_column,
                 split=split,
                 checkpoint=checkpoint,
             )
@@ -50,12 +65,7 @@ def evaluate(
         return
     from rich.console import Console
 
-    from semalign.cli._progress import confusion_table, report_table
+    from semalign.cli._pairs import print_report
 
-    console = Console()
-    console.print(
-        report_table(
-            f"{result.source} · {result.split} · {result.run} ({result.checkpoint})", result.report
-        )
-    )
-    console.print(confusion_table(result.report))
+    title = f"{result.source} · {result.split} · {result.run} ({result.checkpoint})"
+    print_report(Console(), title, result.report)

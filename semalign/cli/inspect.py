@@ -30,6 +30,14 @@ def inspect(
     file: Annotated[
         str | None, typer.Option("--file", help="A UTF-8 file of texts, one a line.")
     ] = None,
+    pair: Annotated[
+        str | None,
+        typer.Option(
+            "--pair",
+            help="A second text: show how the text's tokens align with its tokens "
+            "(terminal, json, png or svg).",
+        ),
+    ] = None,
     layer: Annotated[
         str | None,
         typer.Option(help="Layer number (from 0) or all. Default: last in the terminal, all else."),
@@ -57,7 +65,13 @@ def inspect(
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
 ) -> None:
-    """Show which tokens attend to which: heat maps, PNG / SVG, HTML, JSON / NPZ, rollout."""
+    """Show which tokens attend to which: heat maps, PNG / SVG, HTML, JSON / NPZ, rollout.
+
+    With --pair, the token-to-token alignment of two texts under the run's scoring.
+    """
+    if pair is not None:
+        _inspect_pair(dict(locals()))
+        return
     from rich.console import Console
 
     console = Console(no_color=not color, highlight=False)
@@ -81,4 +95,51 @@ def inspect(
         )
         written = render.render(report, name, console=console, paths=paths)
     for path in written:
+        Console(stderr=True, highlight=False).print(f"wrote {path}", markup=False)
+
+
+def _inspect_pair(o: dict) -> None:
+    """``inspect TEXT --pair TEXT``; ``o`` holds the command's options."""
+    from rich.console import Console
+
+    console = Console(no_color=not o["color"], highlight=False)
+    with user_errors():
+        from semalign import alignment, render
+        from semalign.errors import SemalignError
+        from semalign.render.alignment import ALIGNMENT_FORMATS
+
+        given = list(o["texts"] or [])
+        if len(given) != 1 or o["file"] is not None:
+            extra = " and --file" if o["file"] is not None else ""
+            raise SemalignError(
+                "--pair aligns one text with another: give exactly one TEXT "
+                f"(got {len(given)}{extra})"
+            )
+        for flag, used in (("--layer", o["layer"] is not None), ("--rollout", o["rollout"])):
+            if used:
+                raise SemalignError(f"{flag} does not apply with --pair: drop it")
+        fmt = o["fmt"]
+        name = fmt.value if fmt is not None else render.format_for(o["out"])
+        if name not in ALIGNMENT_FORMATS:
+            raise SemalignError(
+                f"--format {name} is not available with --pair: use {', '.join(ALIGNMENT_FORMATS)}"
+            )
+        paths = render.output_paths(name, o["out"], 1, overwrite=o["overwrite"])
+        report = alignment.align(
+            o["run"],
+            given[0],
+            o["pair"],
+            head=o["head"],
+            runs_dir=o["runs_dir"],
+            which=o["checkpoint"],
+        )
+        renderer = ALIGNMENT_FORMATS[name]
+        if renderer.draw is not None:
+            renderer.draw(report, console)
+        elif not paths:
+            console.file.write(renderer.stdout(report) + "\n")
+            console.file.flush()
+        else:
+            renderer.write(report, paths)
+    for path in paths:
         Console(stderr=True, highlight=False).print(f"wrote {path}", markup=False)

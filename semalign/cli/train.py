@@ -11,6 +11,14 @@ import typer
 from semalign.cli._errors import user_errors
 
 
+class Task(StrEnum):
+    """What to learn: text labels, or pairs of texts (see ``semalign.pair_tasks``)."""
+
+    classification = "classification"
+    similarity = "similarity"
+    pair_classification = "pair-classification"
+
+
 class Schedule(StrEnum):
     """Learning-rate schedules."""
 
@@ -63,7 +71,58 @@ def _window(value: str | None) -> tuple[int | None, int | None] | None:
     return (left, right)
 
 
+def train_config(o: dict):
+    """The :class:`~semalign.config.TrainConfig` of the command's options."""
+    from semalign.config import TrainConfig
+
+    return TrainConfig(
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        lr=o["lr"],
+        schedule=o["schedule"].value,
+        warmup_steps=o["warmup_steps"],
+        decay_rate=o["decay_rate"],
+        decay_steps=o["decay_steps"],
+        weight_decay=o["weight_decay"],
+        l1=o["l1"],
+        l2=o["l2"],
+        clip_norm=o["clip_norm"],
+        patience=o["patience"],
+        min_delta=o["min_delta"],
+        restore_best=o["restore_best"],
+        seed=o["seed"],
+    )
+
+
+def model_options(o: dict) -> dict:
+    """The model fields of the command's options."""
+    return {
+        "dim": o["dim"],
+        "layers": o["layers"],
+        "mlp_ratio": o["mlp_ratio"],
+        "positions": o["positions"].value,
+        "pooling": o["pooling"].value,
+        "dropout": o["dropout"],
+        "dtype": o["dtype"].value,
+        "attention": {
+            "scoring": o["scoring"],
+            "heads": o["heads"],
+            "causal": o["causal"],
+            "window": _window(o["window"]),
+            "dropout": o["attention_dropout"],
+            "tie_qk": o["tie_qk"],
+        },
+    }
+
+
 def train(
+    task: Annotated[
+        Task,
+        typer.Option(
+            help="classification (one text, a label), similarity (two texts, a score) or "
+            "pair-classification (two texts, a label)."
+        ),
+    ] = Task.classification,
     scoring: Annotated[
         str,
         typer.Option(
@@ -84,7 +143,18 @@ def train(
     ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --data.")] = "text",
     label_column: Annotated[str, typer.Option(help="Label column of --data.")] = "label",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 4,
+    text_a_column: Annotated[
+        str, typer.Option(help="Pair tasks: column of the first text.")
+    ] = "sentence1",
+    text_b_column: Annotated[
+        str, typer.Option(help="Pair tasks: column of the second text.")
+    ] = "sentence2",
+    score_column: Annotated[str, typer.Option(help="Similarity: column of the score.")] = "score",
+    loss: Annotated[
+        str | None,
+        typer.Option(help="Similarity: cosent (default) or cosine-mse."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 32,
     dim: Annotated[int, typer.Option(help="Embedding / model width.")] = 64,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
@@ -100,7 +170,7 @@ def train(
         str | None, typer.Option(help="Local attention window: N or LEFT,RIGHT.")
     ] = None,
     tie_qk: Annotated[bool, typer.Option(help="Share the query and key projection.")] = False,
-    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.3,
     attention_dropout: Annotated[float, typer.Option(help="Dropout on attention weights.")] = 0.0,
     l1: Annotated[float, typer.Option("--l1", help="L1 penalty on weight matrices.")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", help="L2 penalty on weight matrices.")] = 0.0,
@@ -142,13 +212,18 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Train a text classifier (default: IMDB) and write runs/<name>/."""
+    """Train a text classifier (default: IMDB) or a sentence-pair model; write runs/<name>/."""
+    if task is not Task.classification:
+        from semalign.cli._pairs import train_pairs
+
+        train_pairs(dict(locals()))
+        return
     from rich.console import Console
 
     from semalign.cli._progress import RichReporter, confusion_table, report_table
 
     with user_errors():
-        from semalign.config import DataConfig, TrainConfig
+        from semalign.config import DataConfig
         from semalign.runs import newest_run
         from semalign.train import SilentReporter, TrainRequest
         from semalign.train import train as run_training
@@ -167,40 +242,8 @@ def train(
                 max_len=max_len,
                 split_seed=seed,
             ),
-            train=TrainConfig(
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                schedule=schedule.value,
-                warmup_steps=warmup_steps,
-                decay_rate=decay_rate,
-                decay_steps=decay_steps,
-                weight_decay=weight_decay,
-                l1=l1,
-                l2=l2,
-                clip_norm=clip_norm,
-                patience=patience,
-                min_delta=min_delta,
-                restore_best=restore_best,
-                seed=seed,
-            ),
-            model={
-                "dim": dim,
-                "layers": layers,
-                "mlp_ratio": mlp_ratio,
-                "positions": positions.value,
-                "pooling": pooling.value,
-                "dropout": dropout,
-                "dtype": dtype.value,
-                "attention": {
-                    "scoring": scoring,
-                    "heads": heads,
-                    "causal": causal,
-                    "window": _window(window),
-                    "dropout": attention_dropout,
-                    "tie_qk": tie_qk,
-                },
-            },
+            train=train_config(locals()),
+            model=model_options(locals()),
             runs_dir=runs_dir,
             name=name,
             overwrite=overwrite,

@@ -1,0 +1,431 @@
+"""Training on sentence pairs: similarity (CoSENT / cosine-MSE) or pair classification.
+
+The run folder, checkpoints (best and last, resumable), tokenizer, TensorBoard events,
+``metrics.jsonl`` and the :class:`~semalign.train.Reporter` protocol are those of
+:func:`semalign.train.train`; ``config.json`` also records ``"task"`` and ``"loss"``, and
+its ``"data"`` section is a :class:`~semalign.data.pairs.PairDataConfig`. What differs
+by task (model, loss, evaluation, the number model selection maximises) comes from
+:data:`semalign.pair_tasks.TASKS`.
+
+Model selection: ``TrainConfig.monitor="accuracy"`` (the default) maximises the task's
+validation score (Spearman of the cosine for similarity, accuracy for pair
+classification); ``"loss"`` minimises the validation loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semalign import __version__
+from semalign.config import TrainConfig
+from semalign.data.pairs import PairDataConfig, PairExamples, PairSplits
+from semalign.errors import DataError, RunError
+from semalign.runs import create_run, default_run_name, open_run, read_json, write_json
+from semalign.train import DATA_DEPENDENT, Reporter, SilentReporter, _better, model_config
+
+__all__ = ["PairTrainRequest", "PairTrainResult", "train_pairs"]
+
+
+@dataclass(frozen=True)
+class PairTrainRequest:
+    """Everything :func:`train_pairs` needs.
+
+    Attributes:
+      data: the pairs and their tokenization.
+      task: a key of :data:`semalign.pair_tasks.TASKS` (``similarity``,
+        ``pair-classification``).
+      loss: the task's loss (``cosent``, ``cosine-mse``); None = the task's default.
+      train: optimisation (see the module docstring for ``monitor``).
+      model: model fields other than ``vocab_size``, ``num_classes`` and ``max_len``.
+      runs_dir: parent folder of runs.
+      name: run folder name; None makes one from the data, task and scoring.
+      overwrite: replace an existing run of that name.
+      resume: continue the run at this path (its saved config wins; ``epochs`` may grow).
+      stop_after: stop after this many epochs in this call.
+      tensorboard: write TensorBoard events.
+    """
+
+    data: PairDataConfig
+    task: str = "similarity"
+    loss: str | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    runs_dir: str = "runs"
+    name: str | None = None
+    overwrite: bool = False
+    resume: str | None = None
+    stop_after: int | None = None
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class PairTrainResult:
+    """What a pair training call produced (see :class:`semalign.train.TrainResult`).
+
+    ``validation`` and ``test`` are :class:`~semalign.evaluate_pairs.SimilarityReport`
+    (similarity) or :class:`~semalign.metrics.ClassificationReport` (pair classification).
+    """
+
+    run: Path
+    task: str
+    loss: str
+    epochs_done: int
+    best_epoch: int
+    stopped_early: bool
+    finished: bool
+    validation: Any
+    test: Any
+    seconds: float
+    tokens_per_second: float
+    compiled_shapes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["run"] = str(self.run)
+        for key in ("validation", "test"):
+            out[key] = None if out[key] is None else out[key].to_dict()
+        return out
+
+
+def _task(name: str):
+    from semalign.pair_tasks import TASKS
+
+    if name not in TASKS:
+        raise ValueError(f"unknown pair task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def _check_trainable(train: PairExamples, where: str) -> None:
+    if len(train) < 2:
+        raise DataError(f"{where} holds {len(train)} pair(s); give it at least two")
+    if train.scores is not None and len(set(train.scores)) < 2:
+        raise DataError(
+            f"{where}: every pair has the score {train.scores[0]}; similarity training needs "
+            "pairs with different scores, check --score-column"
+        )
+    if train.labels is not None and len(train.classes) < 2:
+        raise DataError(
+            f"{where} has a single label {train.classes[0]!r}; pair classification needs at "
+            "least 2, check --label-column"
+        )
+
+
+def _load(data: PairDataConfig) -> PairSplits:
+    from semalign.data.pairs import load_pair_splits
+
+    splits = load_pair_splits(data)
+    _check_trainable(splits.train, f"training split of {data.source}")
+    return splits
+
+
+def _resume(req: PairTrainRequest):
+    run = open_run(req.resume, require=("config", "tokenizer", "labels", "checkpoints"))
+    state = read_json(run.state) if run.state.exists() else None
+    if state is None:
+        raise RunError(f"nothing to resume in {run.root}: it has no finished epoch; retrain it")
+    saved = read_json(run.config)
+    if saved.get("task") != req.task:
+        raise RunError(
+            f"run {run.root} is a {saved.get('task', 'classification')!r} run, not "
+            f"{req.task!r}: resume it with --task {saved.get('task', 'classification')}"
+        )
+    train_cfg = TrainConfig(**{**saved["train"], "epochs": req.train.epochs})
+    if state.get("finished") and train_cfg.epochs <= state["epoch"]:
+        raise RunError(
+            f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
+            f"N > {state['epoch']} to train further"
+        )
+    resumed = dataclasses.replace(
+        req,
+        data=PairDataConfig(**saved["data"]),
+        loss=saved["loss"],
+        train=train_cfg,
+        model={k: v for k, v in saved["model"].items() if k not in DATA_DEPENDENT},
+    )
+    return run, resumed, state
+
+
+def train_pairs(req: PairTrainRequest, reporter: Reporter | None = None) -> PairTrainResult:
+    """Train a pair model and leave a complete run folder.
+
+    Args:
+      req: what to train and where.
+      reporter: progress sink (default: silent).
+
+    Returns:
+      The :class:`PairTrainResult`.
+
+    Raises:
+      DataError: bad data (missing file or column, wrong field count, non-numeric score,
+        empty text, a single label or a single score value).
+      RunError: the run exists (without overwrite) or cannot be resumed.
+      ValueError: an invalid option (task, loss, model field).
+    """
+    from semalign.data import load_tokenizer, save_tokenizer, train_tokenizer
+    from semalign.models import check_names
+
+    reporter = reporter or SilentReporter()
+    t0 = time.perf_counter()
+    task = _task(req.task)
+    req = dataclasses.replace(req, loss=task.check_loss(req.loss))
+    check_names(model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len))
+    if req.resume is not None:
+        run, req, state = _resume(req)
+        splits = _load(req.data)
+        tokenizer = load_tokenizer(run.tokenizer)
+        classes = tuple(read_json(run.labels))
+    else:
+        data = dataclasses.replace(req.data, target=task.target)
+        splits = _load(data)  # fail on bad data before creating a run folder
+        if splits.train.scores is not None:
+            scores = splits.train.scores
+            data = dataclasses.replace(data, score_range=(min(scores), max(scores)))
+        req = dataclasses.replace(req, data=data)
+        name = req.name or default_run_name(
+            Path(data.data).stem,
+            f"{task.name}-{req.model.get('attention', {}).get('scoring', 'dot')}",
+        )
+        run = create_run(req.runs_dir, name, overwrite=req.overwrite)
+        state = None
+        tokenizer = train_tokenizer(
+            splits.train.texts(),
+            vocab_size=data.vocab_size,
+            kind=data.tokenizer,
+            lowercase=data.lowercase,
+        )
+        save_tokenizer(tokenizer, run.tokenizer)
+        classes = splits.train.classes
+        write_json(run.labels, list(classes))
+    return _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0)
+
+
+def _batches(enc, data: PairDataConfig, batch_size: int, *, shuffle: bool, seed=0, epoch=0):
+    from semalign.data import bucket_boundaries
+    from semalign.data.pairs import make_pair_batches
+
+    return make_pair_batches(
+        enc.seqs_a,
+        enc.seqs_b,
+        enc.targets,
+        batch_size=batch_size,
+        boundaries=bucket_boundaries(data.max_len, max_buckets=data.max_buckets),
+        shuffle=shuffle,
+        seed=seed,
+        epoch=epoch,
+    )
+
+
+def _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0) -> PairTrainResult:
+    import jax
+    from flax import nnx
+
+    from semalign import checkpoints
+    from semalign.data.pairs import encode_pairs
+    from semalign.evaluate_pairs import evaluate_pair_batches
+    from semalign.optim import learning_rate, optimizer
+    from semalign.pair_steps import PairSteps
+    from semalign.tracking import MetricsLog, make_tracker
+    from semalign.train import _embedding_projector
+
+    cfg, data = req.train, req.data
+    mcfg = model_config(
+        req.model,
+        vocab_size=tokenizer.get_vocab_size(),
+        num_classes=max(len(classes), 2),
+        max_len=data.max_len,
+    )
+    write_json(
+        run.config,
+        {
+            "version": __version__,
+            "task": task.name,
+            "loss": req.loss,
+            "data": dataclasses.asdict(data),
+            "train": dataclasses.asdict(cfg),
+            "model": mcfg.to_dict(),
+        },
+    )
+    enc = {
+        name: encode_pairs(getattr(splits, name), tokenizer, max_len=data.max_len, classes=classes)
+        for name in ("train", "validation", "test")
+    }
+    val_batches = _batches(enc["validation"], data, cfg.batch_size, shuffle=False)
+    first = _batches(enc["train"], data, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    steps_per_epoch = len(first)
+
+    model = task.model(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
+    opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
+    start_epoch, best, best_epoch, bad = 0, None, 0, 0
+    if state is not None:
+        checkpoints.restore(run.checkpoints, {"model": model, "optimizer": opt}, "last")
+        start_epoch, best_epoch, bad = state["epoch"], state["best_epoch"], state["bad_epochs"]
+        best = state["best_metric"]
+    steps = PairSteps(
+        model,
+        opt,
+        loss=task.loss(req.loss, data.score_range),
+        outputs=task.outputs(req.loss, data.score_range),
+        l1=cfg.l1,
+        l2=cfg.l2,
+    )
+    lr_at = learning_rate(cfg, steps_per_epoch)
+    n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    shapes = sorted({tuple(int(d) for d in b.ids_a.shape) for b in first})
+    padded = sum(2 * b.ids_a.size for b in first)
+    tracker = make_tracker(run.events, enabled=req.tensorboard)
+    log = MetricsLog(run.metrics)
+    reporter.start(
+        {
+            "run": str(run.root),
+            "task": task.name,
+            "loss": req.loss,
+            "data": data.source,
+            "sizes": {k: len(getattr(splits, k)) for k in ("train", "validation", "test")},
+            "duplicates_removed": splits.duplicates_removed,
+            "labels": list(classes),
+            "vocab": tokenizer.get_vocab_size(),
+            "parameters": n_params,
+            "shapes": shapes,
+            "padding_fraction": 1.0 - enc["train"].real_tokens / max(padded, 1),
+            "steps_per_epoch": steps_per_epoch,
+            "resumed_from_epoch": start_epoch,
+            "model": mcfg.to_dict(),
+            "mesh": None,
+        }
+    )
+
+    def score_of(report) -> float:
+        return task.score(report) if cfg.monitor == "accuracy" else report.loss
+
+    step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start_epoch
+    global_step = start_epoch * steps_per_epoch
+    last_epoch = (
+        cfg.epochs if req.stop_after is None else min(cfg.epochs, start_epoch + req.stop_after)
+    )
+    for epoch in range(start_epoch + 1, last_epoch + 1):
+        epoch_batches = (
+            first
+            if epoch == 1
+            else _batches(
+                enc["train"], data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch - 1
+            )
+        )
+        reporter.epoch_start(epoch, cfg.epochs, len(epoch_batches))
+        sums: dict[str, float] = {}
+        pending, tokens, te = [], 0, time.perf_counter()
+        for i, b in enumerate(epoch_batches, 1):
+            pending.append(steps.train(b))
+            tokens += int(np.count_nonzero(b.ids_a) + np.count_nonzero(b.ids_b))
+            global_step += 1
+            if len(pending) >= 16 or i == len(epoch_batches):
+                for m in jax.device_get(pending):
+                    for k, v in m.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                pending = []
+                running = _running(sums, tokens / max(time.perf_counter() - te, 1e-9))
+                running["lr"] = float(lr_at(global_step))
+                reporter.step(i, running)
+                tracker.scalars(global_step, {f"train/{k}": v for k, v in running.items()})
+        epoch_seconds = time.perf_counter() - te
+        step_seconds += epoch_seconds
+        step_tokens += tokens
+        val = evaluate_pair_batches(task, steps, val_batches, classes)
+        metric = score_of(val)
+        improved = _better(cfg, metric, best)
+        if improved:
+            best, best_epoch, bad = metric, epoch, 0
+        else:
+            bad += 1
+        train_running = _running(sums, tokens / max(epoch_seconds, 1e-9))
+        record = {
+            "epoch": epoch,
+            "step": global_step,
+            "split": "validation",
+            **{f"train_{k}": v for k, v in train_running.items() if k != "tokens_per_second"},
+            **{f"val_{k}": v for k, v in task.flat(val).items()},
+            "val_score": task.score(val),
+            "lr": float(lr_at(global_step)),
+            "grad_norm": sums.get("grad_norm", 0.0) / max(len(epoch_batches), 1),
+            "tokens_per_second": tokens / max(epoch_seconds, 1e-9),
+            "epoch_seconds": epoch_seconds,
+            "best": improved,
+        }
+        stop = cfg.patience > 0 and bad >= cfg.patience
+        steps.sync(model, opt)
+        checkpoints.save(
+            run.checkpoints, f"epoch-{epoch:04d}", {"model": model, "optimizer": opt}, best=improved
+        )
+        log.append(record)
+        tracker.scalars(
+            global_step,
+            {f"val/{k}": v for k, v in task.flat(val).items() if k != "count"}
+            | {"train/epoch_loss": record["train_loss"], "train/grad_norm": record["grad_norm"]},
+        )
+        write_json(
+            run.state,
+            {
+                "epoch": epoch,
+                "step": global_step,
+                "best_epoch": best_epoch,
+                "best_metric": best,
+                "bad_epochs": bad,
+                "finished": stop or epoch == cfg.epochs,
+                "stopped_early": stop,
+            },
+        )
+        reporter.epoch_end(epoch, record)
+        if stop:
+            stopped_early = True
+            reporter.message(
+                f"early stop: validation {task.score_name if cfg.monitor == 'accuracy' else 'loss'}"
+                f" did not improve for {bad} epochs"
+            )
+            break
+
+    finished = stopped_early or epoch >= cfg.epochs
+    val_report = test_report = None
+    if finished:
+        if cfg.restore_best and best_epoch:
+            checkpoints.restore(run.checkpoints, {"model": model}, "best")
+        else:
+            steps.sync(model)
+        steps.set_model(model)
+        val_report = evaluate_pair_batches(task, steps, val_batches, classes)
+        test_batches = _batches(enc["test"], data, cfg.batch_size, shuffle=False)
+        test_report = evaluate_pair_batches(task, steps, test_batches, classes)
+        log.append({"epoch": best_epoch, "split": "test", **task.flat(test_report)})
+        tracker.scalars(global_step, {f"test/{k}": v for k, v in task.flat(test_report).items()})
+        _embedding_projector(tracker, model, tokenizer, global_step)
+    tracker.flush()
+    tracker.close()
+    return PairTrainResult(
+        run=run.root,
+        task=task.name,
+        loss=req.loss,
+        epochs_done=epoch,
+        best_epoch=best_epoch,
+        stopped_early=stopped_early,
+        finished=finished,
+        validation=val_report,
+        test=test_report,
+        seconds=time.perf_counter() - t0,
+        tokens_per_second=step_tokens / max(step_seconds, 1e-9),
+        compiled_shapes=len(shapes),
+    )
+
+
+def _running(sums: Mapping[str, float], tokens_per_second: float) -> dict[str, float]:
+    count = max(sums.get("count", 0.0), 1.0)
+    out = {"loss": sums.get("loss_sum", 0.0) / count}
+    if "correct" in sums:
+        out["accuracy"] = sums["correct"] / count
+    out["tokens_per_second"] = tokens_per_second
+    return out
