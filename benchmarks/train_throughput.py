@@ -1,0 +1,606 @@
+"""Train-step throughput: semalign against the original Keras model, measured in turn.
+
+    python benchmarks/train_throughput.py                  # both sizes, variants, every scoring
+    python benchmarks/train_throughput.py --quick          # smoke run (the test suite runs it)
+    python benchmarks/train_throughput.py --keras-python /path/to/venv-keras/bin/python
+
+The Keras side is the original NeuroTextStudio model (Embedding -> MultiHeadAttention ->
+GlobalAveragePooling1D -> Dropout(0.2) -> Dense(1), Adam 1e-3) in Keras 3 on TensorFlow;
+the semalign side is one ``Steps.train`` call of a :class:`~semalign.models.TextClassifier`
+configured as close to it as the library allows (1 block, no MLP, no positions, mean
+pooling, dropout 0.2, the library's AdamW). Both get the same shapes (batch 32, length 250,
+vocabulary 10,000, seeded random ids with no padding).
+
+Every measured thing ("arm") lives in a worker process that compiles and warms it up first
+(timed separately) and then waits. The parent asks the arms in turn, one at a time, for a
+round of ``--steps`` steps (semalign round, Keras round, ..., order rotated every round), so
+load from other processes falls on all of them alike; it reports medians over the rounds and
+the load average around each round. Keras runs under its own interpreter (TensorFlow and
+JAX pin different versions of shared packages), found by ``--keras-python``, else the
+``SEMALIGN_KERAS_PYTHON`` environment variable, else this interpreter if it can import
+TensorFlow and Keras; without one the Keras side is skipped and the reason printed.
+
+Tokens per second count ``batch x length`` (padded) tokens for both sides.
+
+Besides the library's defaults the script times variants: attention settings (batch chunk,
+fused kernel), dropout and its random bits, bfloat16, XLA CPU flags in fresh processes, and
+a proposed step that is not the library's yet: the gradient accumulated over micro-batches
+of 2 examples under ``lax.scan`` inside the jitted step (:func:`_microbatch_train`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BATCH, LENGTH, VOCAB = 32, 250, 10_000
+SIZES = {"D64H4": (64, 4), "D16H8": (16, 8)}
+SCORINGS = ("dot", "general", "cosine", "l2", "l1", "differential", "diff-transformer", "additive")
+PROTOCOL = "@@"  # worker lines meant for the parent start with this
+PROPOSAL = "proposed Steps(microbatch=2) on CPU, attention unchunked inside"
+# cpu-baseline.md, same machine, quiet: Keras epoch times and the straightforward Flax port.
+BASELINE = {
+    "keras_tokens_per_s": {"D64H4": 133_459, "D16H8": 101_000},
+    "plain_flax_over_keras": 0.34,
+}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One thing to time: a Keras model or a semalign configuration.
+
+    Attributes:
+      name: label in tables.
+      kind: ``keras`` or ``semalign``.
+      size: key of :data:`SIZES`.
+      scoring: semalign scoring name.
+      fused: ``AttentionConfig.fused`` (None: the library's backend default).
+      chunk: ``AttentionConfig.batch_chunk`` (None: the library's backend default).
+      dropout: dropout rate (semalign applies it to embeddings, the attention branch and
+        before the head; Keras only before the head, as the original).
+      dtype: semalign computation dtype.
+      rng_impl: PRNG implementation of the dropout key (``threefry2x32``, ``rbg``, ...).
+      microbatch: if > 0, a proposed step (not the library's yet): the batch's gradient
+        accumulated over micro-batches of this many rows under ``lax.scan`` inside the
+        jitted step, then one optimizer update (same loss, same update).
+      jit_compile: Keras ``compile(jit_compile=...)``; ``auto`` is off on a CPU-only host.
+      env: extra environment of the worker process (XLA flags, threads).
+      note: what the arm tests.
+
+    """
+
+    name: str
+    kind: str
+    size: str = "D64H4"
+    scoring: str = "dot"
+    fused: bool | None = None
+    chunk: int | None = None
+    dropout: float = 0.2
+    dtype: str = "float32"
+    rng_impl: str | None = None
+    microbatch: int = 0
+    jit_compile: str | bool = "auto"
+    env: dict = field(default_factory=dict)
+    note: str = ""
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _batch():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, VOCAB, (BATCH, LENGTH), dtype=np.int32)
+    labels = rng.integers(0, 2, BATCH, dtype=np.int32)
+    return ids, labels
+
+
+def _build_semalign(arm: Arm):
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from semalign.config import AttentionConfig, ModelConfig, TrainConfig
+    from semalign.data import Batch
+    from semalign.models import TextClassifier
+    from semalign.optim import optimizer
+    from semalign.steps import Steps
+
+    dim, heads = SIZES[arm.size]
+    cfg = ModelConfig(
+        vocab_size=VOCAB,
+        num_classes=2,
+        dim=dim,
+        layers=1,
+        mlp_ratio=0,
+        max_len=LENGTH,
+        positions="none",
+        pooling="mean",
+        dropout=arm.dropout,
+        dtype=arm.dtype,
+        attention=AttentionConfig(
+            scoring=arm.scoring, heads=heads, fused=arm.fused, batch_chunk=arm.chunk
+        ),
+    )
+    dropout_key = jax.random.key(1, impl=arm.rng_impl) if arm.rng_impl else 1
+    model = TextClassifier(cfg, rngs=nnx.Rngs(params=0, dropout=dropout_key))
+    tx = optimizer(TrainConfig(), 20_000 // BATCH)
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    train = (
+        _microbatch_train(model, opt, arm.microbatch) if arm.microbatch else Steps(model, opt).train
+    )
+    ids, labels = _batch()
+    batch = Batch(ids, labels, np.ones(BATCH, np.float32))
+    params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            metrics = train(batch)
+        jax.block_until_ready(metrics)
+        return time.perf_counter() - t
+
+    return run, params
+
+
+def _microbatch_train(model, optimizer, rows: int):
+    """``Steps.train`` with the gradient accumulated over micro-batches of ``rows`` rows.
+
+    On a CPU the activations of a few examples stay in cache through the whole forward and
+    backward pass; the summed gradient is divided by the batch's weight once, so the loss
+    and the update are those of :class:`semalign.steps.Steps` (up to float rounding and the
+    dropout draws).
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    from semalign.steps import weighted_cross_entropy
+
+    model.train()
+    graph, params, rest = nnx.split(model, nnx.Param, ...)
+    opt_graph, opt_state = nnx.split(optimizer)
+
+    def step(state, ids, labels, weights):
+        params, rest, opt_state = state
+        n = ids.shape[0] // rows
+
+        def loss(m, ids, labels, weights):
+            logits = m(ids).logits
+            total, count = weighted_cross_entropy(logits, labels, weights)
+            correct = jnp.sum((jnp.argmax(logits, -1) == labels) * weights)
+            return total, (count, correct)
+
+        def body(carry, xs):
+            params, rest, grads, total, count, correct = carry  # params ride along unchanged
+            m = nnx.merge(graph, params, rest)
+            g, (t, c, k) = nnx.grad(lambda m: _with_total(loss(m, *xs)), has_aux=True)(m)
+            grads = jax.tree.map(jnp.add, grads, g)
+            rest = nnx.split(m, nnx.Param, ...)[2]
+            return (params, rest, grads, total + t, count + c, correct + k), None
+
+        split = [x.reshape(n, rows, *x.shape[1:]) for x in (ids, labels, weights)]
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        carry = (params, rest, zeros, jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))
+        (_, rest, grads, total, count, correct), _ = jax.lax.scan(body, carry, split)
+        grads = jax.tree.map(lambda g: g / jnp.maximum(count, 1.0), grads)
+        m = nnx.merge(graph, params, rest)
+        opt = nnx.merge(opt_graph, opt_state)
+        opt.update(m, grads)
+        _, params, rest = nnx.split(m, nnx.Param, ...)
+        metrics = {
+            "loss_sum": total,
+            "correct": correct,
+            "count": count,
+            "grad_norm": optax.global_norm(grads),
+        }
+        return (params, rest, nnx.state(opt)), metrics
+
+    jitted = jax.jit(step, donate_argnums=0)
+    state = [(params, rest, opt_state)]
+
+    def train(batch):
+        state[0], metrics = jitted(state[0], batch.ids, batch.labels, batch.weights)
+        return metrics
+
+    return train
+
+
+def _with_total(out):
+    total, (count, correct) = out
+    return total, (total, count, correct)
+
+
+def _build_keras(arm: Arm):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    dim, heads = SIZES[arm.size]
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((LENGTH,), dtype="int32")
+    x = keras.layers.Embedding(VOCAB, dim)(inp)
+    x = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads)(x, x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dropout(arm.dropout)(x)
+    out = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inp, out)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=arm.jit_compile,
+    )
+    ids, labels = _batch()
+    xs, ys = tf.constant(ids), tf.constant(labels.astype(np.float32))
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            logs = model.train_on_batch(xs, ys)  # returns Python floats: synchronous
+        float(logs[0])
+        return time.perf_counter() - t
+
+    return run, model.count_params()
+
+
+def _say(**payload) -> None:
+    print(PROTOCOL + json.dumps(payload), flush=True)
+
+
+def worker(arms: list[Arm], warmup: int) -> None:
+    """Build, compile and warm up every arm, then answer ``run`` requests on stdin."""
+    runners = {}
+    for arm in arms:
+        build = _build_keras if arm.kind == "keras" else _build_semalign
+        t = time.perf_counter()
+        run, params = build(arm)
+        built = time.perf_counter() - t
+        first = run(1)  # tracing + compilation + one step
+        warm = run(warmup) / warmup if warmup else float("nan")
+        runners[arm.name] = run
+        _say(ready=arm.name, build_s=built, first_step_s=first, warmup_step_s=warm, params=params)
+    _say(all_ready=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["op"] == "quit":
+            return
+        before = os.getloadavg()[0]
+        seconds = runners[cmd["arm"]](cmd["steps"])
+        _say(seconds=seconds, load_before=before, load_after=os.getloadavg()[0])
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+class Worker:
+    """A worker process holding some arms; asked for one round at a time."""
+
+    def __init__(self, python: str, arms: list[Arm], warmup: int, env: dict):
+        spec = json.dumps({"arms": [asdict(a) for a in arms], "warmup": warmup})
+        self.arms = arms
+        self.proc = subprocess.Popen(
+            [python, str(Path(__file__).resolve()), "--worker", spec],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        self.info: dict[str, dict] = {}
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith(PROTOCOL):
+                return json.loads(line[len(PROTOCOL) :])
+        err = self.proc.stderr.read()[-3000:]
+        raise RuntimeError(f"worker for {[a.name for a in self.arms]} died:\n{err}")
+
+    def wait_ready(self) -> None:
+        while True:
+            msg = self._read()
+            if msg.get("all_ready"):
+                return
+            self.info[msg.pop("ready")] = msg
+
+    def run(self, arm: str, steps: int) -> dict:
+        self.proc.stdin.write(json.dumps({"op": "run", "arm": arm, "steps": steps}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+
+
+def keras_python(explicit: str | None) -> tuple[str | None, str]:
+    """The interpreter for the Keras side and how it was found (or why there is none)."""
+    if explicit:
+        return explicit, "--keras-python"
+    if all(importlib.util.find_spec(m) for m in ("tensorflow", "keras")):
+        return sys.executable, "this interpreter imports tensorflow and keras"
+    env = os.environ.get("SEMALIGN_KERAS_PYTHON")
+    if env:
+        return env, "SEMALIGN_KERAS_PYTHON"
+    return None, (
+        "no interpreter with TensorFlow + Keras: this one cannot import them, and neither "
+        "--keras-python nor SEMALIGN_KERAS_PYTHON is set (see benchmarks/README.md)"
+    )
+
+
+def keras_versions(python: str) -> dict:
+    code = (
+        "import json, importlib.metadata as m; "
+        "print(json.dumps({p: m.version(p) for p in ('tensorflow', 'keras')}))"
+    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def phase(
+    name: str, groups: list[tuple[str, list[Arm], dict]], a: argparse.Namespace
+) -> list[dict]:
+    """Measure the arms of several workers in turn; returns one row per arm."""
+    print(f"\n[{name}] starting {len(groups)} worker(s) ...", flush=True)
+    workers = []
+    try:
+        for py, arms, env in groups:  # one at a time: compilations do not overlap
+            workers.append(Worker(py, arms, a.warmup, env))
+            workers[-1].wait_ready()
+        order = [(w, arm) for w in workers for arm in w.arms]
+        seconds: dict[str, list[float]] = {arm.name: [] for _, arm in order}
+        loads: dict[str, list[tuple[float, float]]] = {arm.name: [] for _, arm in order}
+        for r in range(a.rounds):
+            k = r % len(order)
+            for w, arm in order[k:] + order[:k]:
+                res = w.run(arm.name, a.steps)
+                seconds[arm.name].append(res["seconds"] / a.steps)
+                loads[arm.name].append((res["load_before"], res["load_after"]))
+            print(f"  round {r + 1}/{a.rounds} done (load {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        for w in workers:
+            w.close()
+    keras = next((arm.name for _, arm in order if arm.kind == "keras"), None)
+    rows = []
+    for w, arm in order:
+        s = seconds[arm.name]
+        step = statistics.median(s)
+        row = {
+            "arm": arm.name,
+            **{k: v for k, v in asdict(arm).items() if k != "name"},
+            **w.info[arm.name],
+            "rounds": a.rounds,
+            "steps_per_round": a.steps,
+            "step_ms_rounds": [round(x * 1e3, 2) for x in s],
+            "step_ms": round(step * 1e3, 2),
+            "tokens_per_s": round(BATCH * LENGTH / step),
+            "load_before_after": loads[arm.name],
+        }
+        if keras is not None:
+            ks = seconds[keras]
+            # Paired: each round's Keras time over this arm's time (same load), then median.
+            row["x_keras"] = round(
+                statistics.median(k_ / x for k_, x in zip(ks, s, strict=True)), 3
+            )
+        rows.append(row)
+    return rows
+
+
+def table(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}")
+    print(f"{'arm':34s} {'step ms':>8s} {'tokens/s':>9s} {'x Keras':>8s} {'compile s':>9s}")
+    for r in rows:
+        xk = f"{r['x_keras']:.2f}" if "x_keras" in r else "-"
+        first = r["first_step_s"]
+        print(f"{r['arm']:34s} {r['step_ms']:8.1f} {r['tokens_per_s']:9d} {xk:>8s} {first:9.1f}")
+
+
+def plan(
+    a: argparse.Namespace, kpy: str | None
+) -> list[tuple[str, list[tuple[str, list[Arm], dict]]]]:
+    """The phases: per size, Keras + semalign (+ variants); then every scoring."""
+    py = sys.executable
+    phases = []
+    for size in ["D64H4"] if a.quick else a.sizes.split(","):
+        arms = [Arm(f"semalign {size}", "semalign", size, note="library defaults for this CPU")]
+        groups = []
+        if a.quick:
+            arms.append(Arm("microbatch=2 chunk=0", "semalign", size, chunk=0, microbatch=2))
+        else:
+            full = size == "D64H4" and not a.no_variants
+            arms += variants(size, full=full)
+            if full:
+                groups += env_variants(size, py)
+        groups.insert(0, (py, arms, {}))
+        if kpy:
+            groups.insert(0, (kpy, [Arm(f"keras {size}", "keras", size)], {}))
+            if a.keras_xla:
+                xla = Arm(f"keras {size} jit_compile=True", "keras", size, jit_compile=True)
+                groups.append((kpy, [xla], {}))
+        phases.append((f"{size}: semalign vs Keras", groups))
+    if not a.quick and not a.no_scorings:
+        arms = []
+        for s in SCORINGS:
+            arms.append(Arm(f"{s}", "semalign", "D64H4", scoring=s))
+            arms.append(
+                Arm(f"{s} microbatch=2", "semalign", "D64H4", scoring=s, microbatch=2, chunk=0)
+            )
+        groups = [(py, arms, {})]
+        if kpy:
+            groups.insert(0, (kpy, [Arm("keras D64H4", "keras", "D64H4")], {}))
+        phases.append(("per scoring (D64H4): library defaults and the proposal", groups))
+    return phases
+
+
+def variants(size: str, full: bool) -> list[Arm]:
+    """In-process variants of the semalign step: library settings and the proposed step."""
+    s = "semalign"
+    proposed = [
+        Arm("microbatch=2 chunk=0", s, size, chunk=0, microbatch=2, note=PROPOSAL),
+        Arm("microbatch=4 chunk=0", s, size, chunk=0, microbatch=4),
+        Arm("microbatch=2 chunk=0 rbg", s, size, chunk=0, microbatch=2, rng_impl="rbg"),
+        Arm("microbatch=2 chunk=0 dropout=0", s, size, chunk=0, microbatch=2, dropout=0.0),
+    ]
+    if not full:
+        return proposed
+    return [
+        Arm("chunk=0 (whole-batch explicit)", s, size, chunk=0),
+        Arm("chunk=4", s, size, chunk=4),
+        Arm("chunk=8", s, size, chunk=8),
+        Arm("fused (dot_product_attention)", s, size, fused=True, chunk=0),
+        Arm("dropout=0 (no random bits)", s, size, dropout=0.0),
+        Arm("dropout key rbg", s, size, rng_impl="rbg"),
+        Arm("bfloat16 compute", s, size, dtype="bfloat16"),
+        *proposed,
+    ]
+
+
+def env_variants(size: str, py: str) -> list[tuple[str, list[Arm], dict]]:
+    """Variants that need a fresh process: XLA CPU flags (threads, vectors, libraries)."""
+    flags = {
+        "XLA: single-threaded Eigen": "--xla_cpu_multi_thread_eigen=false",
+        "XLA: prefer 512-bit vectors": "--xla_cpu_prefer_vector_width=512",
+        "XLA: fast math": "--xla_cpu_enable_fast_math=true",
+        "XLA: oneDNN": "--xla_cpu_use_onednn=true",
+        "XLA: no YNNPACK fusions": "--xla_cpu_experimental_ynn_fusion_type=",
+    }
+    out = []
+    for name, flag in flags.items():
+        env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()}
+        out.append((py, [Arm(name, "semalign", size, env=env)], env))
+    return out
+
+
+def padding() -> dict:
+    """Padding of IMDB's training split: Keras's fixed length 250 vs semalign's buckets.
+
+    Keras's TextVectorization (lower-case, strip punctuation, split on whitespace) is
+    emulated in Python; semalign's side is its own pipeline with the defaults of
+    ``semalign train`` (WordPiece 20,000, max length 512, 8 buckets, batch 32).
+    """
+    import string
+
+    import numpy as np
+
+    from semalign.config import DataConfig
+    from semalign.data import batch_stats, train_tokenizer
+    from semalign.pipeline import batches, encode, load_splits
+
+    t = time.perf_counter()
+    data = DataConfig()
+    train = load_splits(data).train
+    strip = str.maketrans("", "", string.punctuation)
+    words = np.array([len(x.lower().translate(strip).split()) for x in train.texts])
+    kept = np.minimum(words, LENGTH)
+    tok = train_tokenizer(train.texts, vocab_size=data.vocab_size, kind=data.tokenizer)
+    enc = encode(train, tok, tuple(sorted(set(train.labels))), data.max_len)
+    stats = batch_stats(batches(enc, data, batch_size=BATCH, shuffle=True, seed=0))
+    return {
+        "examples": len(train),
+        "keras_fixed_250": {
+            "slots_per_epoch": int(len(words) * LENGTH),
+            "real_tokens": int(kept.sum()),
+            "padding_fraction": round(1 - kept.sum() / (len(words) * LENGTH), 4),
+            "truncated_reviews_fraction": round(float(np.mean(words > LENGTH)), 4),
+        },
+        "semalign_buckets": {
+            "slots_per_epoch": stats.padded_tokens,
+            "real_tokens": stats.real_tokens,
+            "padding_fraction": round(stats.padding_fraction, 4),
+            "shapes": stats.shapes,
+            "max_len": data.max_len,
+        },
+        "seconds": round(time.perf_counter() - t, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: D64H4 only, 2 rounds of 2")
+    p.add_argument("--keras-python", help="interpreter with tensorflow + keras installed")
+    p.add_argument("--no-keras", action="store_true", help="semalign side only")
+    p.add_argument("--keras-xla", action="store_true", help="also Keras with jit_compile=True")
+    p.add_argument(
+        "--no-variants", action="store_true", help="only Keras, the defaults and the proposal"
+    )
+    p.add_argument("--no-scorings", action="store_true", help="skip the per-scoring phase")
+    p.add_argument("--no-padding", action="store_true", help="skip the IMDB padding count")
+    p.add_argument("--sizes", default=",".join(SIZES), help="comma-separated keys of SIZES")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--steps", type=int, default=10, help="steps per round")
+    p.add_argument("--warmup", type=int, default=5, help="steps after compilation, untimed")
+    p.add_argument("--out", default=None, help="result name (default train_throughput[_quick])")
+    p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        spec = json.loads(a.worker)
+        worker([Arm(**arm) for arm in spec["arms"]], spec["warmup"])
+        return
+    if a.quick:
+        a.rounds, a.steps, a.warmup = 2, 2, 1
+
+    import _common
+
+    if a.results_dir:
+        _common.RESULTS = Path(a.results_dir)
+
+    kpy, how = (None, "--no-keras") if a.no_keras else keras_python(a.keras_python)
+    kinfo = {"python": kpy, "found_by": how}
+    if kpy:
+        kinfo["versions"] = keras_versions(kpy)
+        print(f"Keras side: {kpy} ({how}) {kinfo['versions']}")
+    else:
+        print(f"Keras side skipped: {how}")
+    t0 = time.perf_counter()
+    pad = None
+    if not (a.quick or a.no_padding):
+        print("counting IMDB padding (trains the default tokenizer, ~1 min) ...", flush=True)
+        pad = padding()
+        print(json.dumps(pad, indent=1))
+    results = {}
+    for title, groups in plan(a, kpy):
+        # every scoring twice (l1 and additive are 5-15x slower): shorter rounds there
+        short = argparse.Namespace(**{**vars(a), "rounds": min(a.rounds, 5), "steps": 5})
+        rows = phase(title, groups, short if title.startswith("per scoring") else a)
+        results[title] = rows
+        table(title, rows)
+    payload = {
+        "settings": {
+            "batch": BATCH,
+            "length": LENGTH,
+            "vocab": VOCAB,
+            "rounds": a.rounds,
+            "steps_per_round": a.steps,
+            "warmup_steps": a.warmup,
+            "tokens_counted": "batch x length (padded) for both sides",
+        },
+        "keras": kinfo,
+        "baseline": BASELINE,
+        "phases": results,
+        "imdb_padding": pad,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "load_end": os.getloadavg(),
+    }
+    path = _common.save(
+        a.out or ("train_throughput_quick" if a.quick else "train_throughput"), payload
+    )
+    print(f"\nwrote {path} ({payload['wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

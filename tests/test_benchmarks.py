@@ -1,0 +1,54 @@
+"""The benchmark scripts run in their ``--quick`` mode, so they cannot rot.
+
+Each runs in a subprocess (the scripts import ``_common`` from their own folder) and writes
+its JSON into a temporary folder, not into ``benchmarks/results``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_quick(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(BENCH / script), "--quick", "--results-dir", str(tmp_path), *args]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    return out
+
+
+def test_attention_quick(tmp_path):
+    out = run_quick("attention.py", tmp_path)
+    result = json.loads((tmp_path / "attention_quick.json").read_text())
+    assert result["machine"]["versions"]["jax"]
+    kernels = {row["kernel"] for row in result["rows"]}
+    assert {"jax.nn.dot_product_attention", "dot fused", "dot explicit", "l1 explicit"} <= kernels
+    for row in result["rows"]:
+        assert row["forward"]["median_ms"] > 0
+        assert row["forward_backward"]["median_ms"] > 0
+        assert row["temp_bytes"]["forward_backward"] > 0
+    reference = result["rows"][0]
+    assert reference["forward"]["x_reference"] == 1.0
+    assert "l1_temp_memory_O(L^2)" in result["goals"]
+    assert "fused scorings" in out.stdout
+
+
+def test_train_throughput_quick(tmp_path):
+    # Keras runs only where an interpreter with TensorFlow is configured
+    # (SEMALIGN_KERAS_PYTHON); otherwise the script says why it skips that side.
+    out = run_quick("train_throughput.py", tmp_path)
+    result = json.loads((tmp_path / "train_throughput_quick.json").read_text())
+    (rows,) = result["phases"].values()
+    arms = {row["arm"]: row for row in rows}
+    assert arms["semalign D64H4"]["tokens_per_s"] > 0
+    assert arms["microbatch=2 chunk=0"]["tokens_per_s"] > 0
+    if result["keras"]["python"] is None:
+        assert "Keras side skipped:" in out.stdout
+        assert "x_keras" not in arms["semalign D64H4"]
+    else:
+        assert arms["keras D64H4"]["x_keras"] == 1.0
+        assert arms["semalign D64H4"]["x_keras"] > 0
