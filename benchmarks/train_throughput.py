@@ -45,7 +45,7 @@ BATCH, LENGTH, VOCAB = 32, 250, 10_000
 SIZES = {"D64H4": (64, 4), "D16H8": (16, 8)}
 SCORINGS = ("dot", "general", "cosine", "l2", "l1", "differential", "diff-transformer", "additive")
 PROTOCOL = "@@"  # worker lines meant for the parent start with this
-PROPOSAL = "proposed Steps(microbatch=2) on CPU, attention unchunked inside"
+PROPOSAL = "proposed CPU step: micro-batches of 2, attention unchunked, one device per core"
 # cpu-baseline.md, same machine, quiet: Keras epoch times and the straightforward Flax port.
 BASELINE = {
     "keras_tokens_per_s": {"D64H4": 133_459, "D16H8": 101_000},
@@ -71,6 +71,8 @@ class Arm:
       microbatch: if > 0, a proposed step (not the library's yet): the batch's gradient
         accumulated over micro-batches of this many rows under ``lax.scan`` inside the
         jitted step, then one optimizer update (same loss, same update).
+      devices: with ``microbatch``: host devices (``--xla_force_host_platform_device_count``
+        set in the worker's environment) the rows are split over, one per core.
       jit_compile: Keras ``compile(jit_compile=...)``; ``auto`` is off on a CPU-only host.
       env: extra environment of the worker process (XLA flags, threads).
       note: what the arm tests.
@@ -87,6 +89,7 @@ class Arm:
     dtype: str = "float32"
     rng_impl: str | None = None
     microbatch: int = 0
+    devices: int = 1
     jit_compile: str | bool = "auto"
     env: dict = field(default_factory=dict)
     note: str = ""
@@ -135,9 +138,10 @@ def _build_semalign(arm: Arm):
     model = TextClassifier(cfg, rngs=nnx.Rngs(params=0, dropout=dropout_key))
     tx = optimizer(TrainConfig(), 20_000 // BATCH)
     opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    train = (
-        _microbatch_train(model, opt, arm.microbatch) if arm.microbatch else Steps(model, opt).train
-    )
+    if arm.microbatch:
+        train = _microbatch_train(model, opt, arm.microbatch, arm.devices)
+    else:
+        train = Steps(model, opt).train
     ids, labels = _batch()
     batch = Batch(ids, labels, np.ones(BATCH, np.float32))
     params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
@@ -152,47 +156,75 @@ def _build_semalign(arm: Arm):
     return run, params
 
 
-def _microbatch_train(model, optimizer, rows: int):
+def _microbatch_train(model, optimizer, rows: int, devices: int = 1):
     """``Steps.train`` with the gradient accumulated over micro-batches of ``rows`` rows.
 
     On a CPU the activations of a few examples stay in cache through the whole forward and
     backward pass; the summed gradient is divided by the batch's weight once, so the loss
     and the update are those of :class:`semalign.steps.Steps` (up to float rounding and the
-    dropout draws).
+    dropout draws). With ``devices > 1`` (host devices, one per core) each device runs the
+    micro-batch loop on its share of the rows under ``shard_map`` (dropout keys folded with
+    the device index) and the gradients are summed across devices (``psum``).
     """
     import jax
     import jax.numpy as jnp
     import optax
     from flax import nnx
+    from jax.sharding import PartitionSpec
 
+    from semalign import sharding
     from semalign.steps import weighted_cross_entropy
 
     model.train()
     graph, params, rest = nnx.split(model, nnx.Param, ...)
     opt_graph, opt_state = nnx.split(optimizer)
 
-    def step(state, ids, labels, weights):
-        params, rest, opt_state = state
+    def loss(m, ids, labels, weights):
+        logits = m(ids).logits
+        total, count = weighted_cross_entropy(logits, labels, weights)
+        correct = jnp.sum((jnp.argmax(logits, -1) == labels) * weights)
+        return total, (total, count, correct)
+
+    def body(carry, xs):
+        params, rest, grads, sums = carry  # params ride along unchanged
+        m = nnx.merge(graph, params, rest)
+        g, out = nnx.grad(lambda m: loss(m, *xs), has_aux=True)(m)
+        grads = jax.tree.map(jnp.add, grads, g)
+        rest = nnx.split(m, nnx.Param, ...)[2]
+        return (params, rest, grads, tuple(a + b for a, b in zip(sums, out, strict=True))), None
+
+    def is_key(x):
+        return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+    def local(params, rest, ids, labels, weights):
         n = ids.shape[0] // rows
-
-        def loss(m, ids, labels, weights):
-            logits = m(ids).logits
-            total, count = weighted_cross_entropy(logits, labels, weights)
-            correct = jnp.sum((jnp.argmax(logits, -1) == labels) * weights)
-            return total, (count, correct)
-
-        def body(carry, xs):
-            params, rest, grads, total, count, correct = carry  # params ride along unchanged
-            m = nnx.merge(graph, params, rest)
-            g, (t, c, k) = nnx.grad(lambda m: _with_total(loss(m, *xs)), has_aux=True)(m)
-            grads = jax.tree.map(jnp.add, grads, g)
-            rest = nnx.split(m, nnx.Param, ...)[2]
-            return (params, rest, grads, total + t, count + c, correct + k), None
-
+        keys = rest
+        if devices > 1:  # independent dropout per device
+            index = jax.lax.axis_index(sharding.DATA)
+            keys = jax.tree.map(lambda x: jax.random.fold_in(x, index) if is_key(x) else x, rest)
         split = [x.reshape(n, rows, *x.shape[1:]) for x in (ids, labels, weights)]
         zeros = jax.tree.map(jnp.zeros_like, params)
-        carry = (params, rest, zeros, jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))
-        (_, rest, grads, total, count, correct), _ = jax.lax.scan(body, carry, split)
+        carry = (params, keys, zeros, (jnp.zeros(()),) * 3)
+        (_, after, grads, sums), _ = jax.lax.scan(body, carry, split)
+        after = jax.tree.map(lambda old, new: old if is_key(old) else new, rest, after)
+        if devices > 1:
+            grads, sums = jax.lax.psum((grads, sums), sharding.DATA)
+        return grads, after, sums
+
+    if devices > 1:
+        mesh = sharding.make_mesh(sharding.MeshSpec(data=devices))
+        rep, rows_spec = PartitionSpec(), PartitionSpec(sharding.DATA)
+        local = jax.shard_map(
+            local,
+            mesh=mesh,
+            in_specs=(rep, rep, rows_spec, rows_spec, rows_spec),
+            out_specs=(rep, rep, rep),
+            check_vma=False,
+        )
+
+    def step(state, ids, labels, weights):
+        params, rest, opt_state = state
+        grads, rest, (total, count, correct) = local(params, rest, ids, labels, weights)
         grads = jax.tree.map(lambda g: g / jnp.maximum(count, 1.0), grads)
         m = nnx.merge(graph, params, rest)
         opt = nnx.merge(opt_graph, opt_state)
@@ -214,11 +246,6 @@ def _microbatch_train(model, optimizer, rows: int):
         return metrics
 
     return train
-
-
-def _with_total(out):
-    total, (count, correct) = out
-    return total, (total, count, correct)
 
 
 def _build_keras(arm: Arm):
@@ -415,7 +442,7 @@ def plan(
     """The phases: per size, Keras + semalign (+ variants); then every scoring."""
     py = sys.executable
     phases = []
-    for size in ["D64H4"] if a.quick else a.sizes.split(","):
+    for size in ["D64H4"] if a.quick else [s for s in a.sizes.split(",") if s]:
         arms = [Arm(f"semalign {size}", "semalign", size, note="library defaults for this CPU")]
         groups = []
         if a.quick:
@@ -426,6 +453,7 @@ def plan(
             if full:
                 groups += env_variants(size, py)
         groups.insert(0, (py, arms, {}))
+        groups.append(two_devices(size, py))
         if kpy:
             groups.insert(0, (kpy, [Arm(f"keras {size}", "keras", size)], {}))
             if a.keras_xla:
@@ -433,13 +461,13 @@ def plan(
                 groups.append((kpy, [xla], {}))
         phases.append((f"{size}: semalign vs Keras", groups))
     if not a.quick and not a.no_scorings:
-        arms = []
-        for s in SCORINGS:
-            arms.append(Arm(f"{s}", "semalign", "D64H4", scoring=s))
-            arms.append(
-                Arm(f"{s} microbatch=2", "semalign", "D64H4", scoring=s, microbatch=2, chunk=0)
-            )
-        groups = [(py, arms, {})]
+        arms = [Arm(s, "semalign", "D64H4", scoring=s) for s in SCORINGS]
+        py2, _, env = two_devices("D64H4", py)
+        proposed = [
+            Arm(f"{s} proposed", "semalign", "D64H4", scoring=s, chunk=0, microbatch=2, devices=2)
+            for s in SCORINGS
+        ]
+        groups = [(py, arms, {}), (py2, proposed, env)]
         if kpy:
             groups.insert(0, (kpy, [Arm("keras D64H4", "keras", "D64H4")], {}))
         phases.append(("per scoring (D64H4): library defaults and the proposal", groups))
@@ -467,6 +495,15 @@ def variants(size: str, full: bool) -> list[Arm]:
         Arm("bfloat16 compute", s, size, dtype="bfloat16"),
         *proposed,
     ]
+
+
+def two_devices(size: str, py: str) -> tuple[str, list[Arm], dict]:
+    """The proposed step data-parallel over two host devices, one per core."""
+    flag = "--xla_force_host_platform_device_count=2"
+    env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()}
+    name = "microbatch=2 chunk=0 on 2 devices"
+    arm = Arm(name, "semalign", size, chunk=0, microbatch=2, devices=2, env=env, note=PROPOSAL)
+    return py, [arm], env
 
 
 def env_variants(size: str, py: str) -> list[tuple[str, list[Arm], dict]]:
@@ -539,7 +576,8 @@ def main() -> None:
     )
     p.add_argument("--no-scorings", action="store_true", help="skip the per-scoring phase")
     p.add_argument("--no-padding", action="store_true", help="skip the IMDB padding count")
-    p.add_argument("--sizes", default=",".join(SIZES), help="comma-separated keys of SIZES")
+    p.add_argument("--padding-only", action="store_true", help="only count the IMDB padding")
+    p.add_argument("--sizes", default=",".join(SIZES), help="keys of SIZES, comma-separated")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=10, help="steps per round")
     p.add_argument("--warmup", type=int, default=5, help="steps after compilation, untimed")
@@ -559,6 +597,10 @@ def main() -> None:
     if a.results_dir:
         _common.RESULTS = Path(a.results_dir)
 
+    if a.padding_only:
+        path = _common.save(a.out or "train_throughput_padding", {"imdb_padding": padding()})
+        print(f"wrote {path}")
+        return
     kpy, how = (None, "--no-keras") if a.no_keras else keras_python(a.keras_python)
     kinfo = {"python": kpy, "found_by": how}
     if kpy:

@@ -46,6 +46,7 @@ def test_train_throughput_quick(tmp_path):
     arms = {row["arm"]: row for row in rows}
     assert arms["semalign D64H4"]["tokens_per_s"] > 0
     assert arms["microbatch=2 chunk=0"]["tokens_per_s"] > 0
+    assert arms["microbatch=2 chunk=0 on 2 devices"]["tokens_per_s"] > 0
     if result["keras"]["python"] is None:
         assert "Keras side skipped:" in out.stdout
         assert "x_keras" not in arms["semalign D64H4"]
