@@ -127,26 +127,59 @@ def make_batches(
             "encode with max_len <= the last boundary"
         )
 
+    batches: list[Batch] = []
+    for length, rows in bucket_groups(
+        lengths, bounds, batch_size, shuffle=shuffle, seed=seed, epoch=epoch
+    ):
+        ids = np.full((batch_size, length), PAD_ID, dtype=np.int32)
+        for r, i in enumerate(rows):
+            ids[r, : lengths[i]] = sequences[i]
+        batch_labels = np.zeros(batch_size, dtype=np.int32)
+        batch_labels[: rows.size] = label_ids[rows]
+        weights = np.zeros(batch_size, dtype=np.float32)
+        weights[: rows.size] = 1.0
+        batches.append(Batch(ids, batch_labels, weights))
+    return batches
+
+
+def bucket_groups(
+    lengths: np.ndarray,
+    bounds: Sequence[int],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    epoch: int = 0,
+) -> list[tuple[int, np.ndarray]]:
+    """Which rows form each batch, and its padded length.
+
+    Every row goes to the smallest bound that fits it; each bucket is cut into groups of
+    at most ``batch_size`` rows. With ``shuffle``, rows within a bucket and then the order
+    of the groups are permuted by ``np.random.default_rng([seed, epoch])``.
+
+    Args:
+        lengths: ``[N]`` row lengths, each ``<= bounds[-1]``.
+        bounds: increasing padded lengths.
+        batch_size: rows per group at most.
+        shuffle: permute rows and groups.
+        seed: shuffling seed.
+        epoch: mixed into the seed so every epoch differs.
+
+    Returns:
+        ``(padded length, row indices)`` per batch, in batch order.
+    """
     rng = np.random.default_rng([seed, epoch]) if shuffle else None
     bucket_of = np.searchsorted(bounds, lengths, side="left")
-    batches: list[Batch] = []
+    groups: list[tuple[int, np.ndarray]] = []
     for b, length in enumerate(bounds):
         members = np.flatnonzero(bucket_of == b)
         if rng is not None:
             members = rng.permutation(members)
         for start in range(0, members.size, batch_size):
-            rows = members[start : start + batch_size]
-            ids = np.full((batch_size, int(length)), PAD_ID, dtype=np.int32)
-            for r, i in enumerate(rows):
-                ids[r, : lengths[i]] = sequences[i]
-            batch_labels = np.zeros(batch_size, dtype=np.int32)
-            batch_labels[: rows.size] = label_ids[rows]
-            weights = np.zeros(batch_size, dtype=np.float32)
-            weights[: rows.size] = 1.0
-            batches.append(Batch(ids, batch_labels, weights))
+            groups.append((int(length), members[start : start + batch_size]))
     if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+    return groups
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from semalign.data.batching import bucket_groups
 from semalign.data.examples import Examples
 from semalign.data.readers import _FIELD_LIMIT, _decode_table
 from semalign.data.split import split_examples
@@ -607,24 +608,17 @@ def make_pair_batches(
     if lengths.size and lengths.max() > bounds[-1]:
         raise ValueError(f"a sequence has {lengths.max()} ids, more than {bounds[-1]}")
     targets = np.asarray(targets)
-    rng = np.random.default_rng([seed, epoch]) if shuffle else None
-    bucket_of = np.searchsorted(bounds, lengths, side="left")
     out: list[PairBatch] = []
-    for b, length in enumerate(bounds):
-        members = np.flatnonzero(bucket_of == b)
-        if rng is not None:
-            members = rng.permutation(members)
-        for start in range(0, members.size, batch_size):
-            rows = members[start : start + batch_size]
-            ids = np.full((2, batch_size, int(length)), PAD_ID, np.int32)
-            for r, i in enumerate(rows):
-                ids[0, r, : len(seqs_a[i])] = seqs_a[i]
-                ids[1, r, : len(seqs_b[i])] = seqs_b[i]
-            tgt = np.zeros(batch_size, targets.dtype)
-            tgt[: rows.size] = targets[rows]
-            weights = np.zeros(batch_size, np.float32)
-            weights[: rows.size] = 1.0
-            out.append(PairBatch(ids[0], ids[1], tgt, weights))
-    if rng is not None:
-        out = [out[i] for i in rng.permutation(len(out))]
+    for length, rows in bucket_groups(
+        lengths, bounds, batch_size, shuffle=shuffle, seed=seed, epoch=epoch
+    ):
+        ids = np.full((2, batch_size, length), PAD_ID, np.int32)
+        for r, i in enumerate(rows):
+            ids[0, r, : len(seqs_a[i])] = seqs_a[i]
+            ids[1, r, : len(seqs_b[i])] = seqs_b[i]
+        tgt = np.zeros(batch_size, targets.dtype)
+        tgt[: rows.size] = targets[rows]
+        weights = np.zeros(batch_size, np.float32)
+        weights[: rows.size] = 1.0
+        out.append(PairBatch(ids[0], ids[1], tgt, weights))
     return out
