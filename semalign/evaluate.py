@@ -125,7 +125,7 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
 def _evaluate_classification(req: EvaluationRequest) -> EvaluationResult:
     from semalign.loading import load_run
     from semalign.pipeline import batches, encode, load_examples
-    from semalign.steps import Steps  # noqa: F401  (compiled eval lives with the train step)
+    from semalign.steps import Steps
     from semalign.train import evaluate_batches
 
     loaded = load_run(req.run, runs_dir=req.runs_dir, which=req.checkpoint)
@@ -141,28 +141,6 @@ def _evaluate_classification(req: EvaluationRequest) -> EvaluationResult:
     enc = encode(examples, loaded.tokenizer, loaded.labels, data.max_len)
     bs = req.batch_size or loaded.train_config.batch_size
     report = evaluate_batches(
-        _EvalOnly(loaded.model), batches(enc, data, batch_size=bs, shuffle=False), loaded.labels
+        Steps(loaded.model, None), batches(enc, data, batch_size=bs, shuffle=False), loaded.labels
     )
     return EvaluationResult(loaded.paths.root, data.source, split, loaded.checkpoint, report)
-
-
-class _EvalOnly:
-    """The eval half of :class:`semalign.steps.Steps` without an optimizer."""
-
-    def __init__(self, model):
-        import jax
-        from flax import nnx
-
-        from semalign.steps import weighted_cross_entropy
-
-        graphdef, self.state = nnx.split(model)
-
-        def step(state, ids, labels, weights):
-            logits = nnx.merge(graphdef, state)(ids).logits
-            total, count = weighted_cross_entropy(logits, labels, weights)
-            return logits, total, count
-
-        self._step = jax.jit(step)
-
-    def evaluate(self, batch):
-        return self._step(self.state, batch.ids, batch.labels, batch.weights)

@@ -28,8 +28,6 @@ __all__ = [
     "classification_outputs_report",
     "evaluate_pair_batches",
     "evaluate_pair_run",
-    "flat_classification",
-    "flat_similarity",
     "pearson",
     "rankdata",
     "similarity_outputs_report",
@@ -121,6 +119,14 @@ class SimilarityReport:
             "count": self.count,
         }
 
+    def scalars(self) -> dict[str, float]:
+        """Flat numbers: ``loss``, ``count``, ``spearman_<sim>``, ``pearson_<sim>``."""
+        out: dict[str, float] = {"loss": self.loss, "count": self.count}
+        for name, c in self.correlations.items():
+            out[f"spearman_{name}"] = c.spearman
+            out[f"pearson_{name}"] = c.pearson
+        return out
+
 
 def similarity_report(
     emb_a: np.ndarray, emb_b: np.ndarray, scores: np.ndarray, *, loss: float = float("nan")
@@ -178,25 +184,6 @@ def classification_outputs_report(pending, classes: Sequence[str]) -> Classifica
         tuple(classes),
         loss=_mean_loss(pending, 1, 2),
     )
-
-
-def flat_similarity(report: SimilarityReport) -> dict[str, float]:
-    """Flat scalars: ``loss``, ``count``, ``spearman_<sim>``, ``pearson_<sim>``."""
-    out: dict[str, float] = {"loss": report.loss, "count": report.count}
-    for name, c in report.correlations.items():
-        out[f"spearman_{name}"] = c.spearman
-        out[f"pearson_{name}"] = c.pearson
-    return out
-
-
-def flat_classification(report: ClassificationReport) -> dict[str, float]:
-    """Flat scalars: ``loss``, ``accuracy``, ``macro_f1``, ``count``."""
-    return {
-        "loss": report.loss,
-        "accuracy": report.accuracy,
-        "macro_f1": report.macro_f1,
-        "count": report.count,
-    }
 
 
 def evaluate_pair_batches(task, evaluator, batches, classes: Sequence[str] = ()):

@@ -36,20 +36,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROLLOUT_RULE",
-    "SIGNED_SCORINGS",
     "AttentionReport",
     "TextAttention",
     "attention",
     "capture_batch",
     "check_texts",
+    "is_signed",
     "pick",
     "read_texts",
     "rollout",
 ]
 
-#: Scorings whose weights are not a softmax and can be negative (renderers then use a
-#: diverging palette). A ``signed`` flag on the scoring registry would be the better home.
-SIGNED_SCORINGS = frozenset({"diff-transformer"})
+
+def is_signed(name: str) -> bool:
+    """Whether the scoring ``name`` gives weights that can be negative (registry flag)."""
+    from semalign import scoring  # lazy: reports are read and rendered without JAX
+
+    return scoring.get(name).signed
+
 
 #: How :func:`rollout` combines heads and layers, in words (saved with dumps).
 ROLLOUT_RULE = (
@@ -146,7 +150,7 @@ class AttentionReport:
     @property
     def signed(self) -> bool:
         """Whether a held head's weights can be negative (a DIFF-Transformer head)."""
-        return any(self.head_scorings[h] in SIGNED_SCORINGS for h in self.heads)
+        return any(is_signed(self.head_scorings[h]) for h in self.heads)
 
     @property
     def has_rollout(self) -> bool:

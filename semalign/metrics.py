@@ -45,6 +45,15 @@ class ClassificationReport:
         """JSON-ready dict."""
         return asdict(self)
 
+    def scalars(self) -> dict[str, float]:
+        """Flat numbers for ``metrics.jsonl`` and TensorBoard."""
+        return {
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "count": self.count,
+        }
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """``[num_classes, num_classes]`` int64 counts, rows true, columns predicted."""

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import nnx
 
 from semalign.data.pairs import PairBatch
-from semalign.steps import Steps, _weight_matrices
+from semalign.steps import Steps, weight_penalty
 
 __all__ = ["PairEvaluator", "PairLoss", "PairOutputs", "PairSteps"]
 
@@ -60,11 +59,7 @@ class PairSteps(Steps):
 
         def objective(model):
             value, metrics = self.loss(model, ids_a, ids_b, targets, weights)
-            if self.l1 or self.l2:
-                mats = _weight_matrices(model)
-                value = value + self.l1 * sum(jnp.sum(jnp.abs(w)) for w in mats)
-                value = value + self.l2 * sum(jnp.sum(jnp.square(w)) for w in mats)
-            return value, metrics
+            return value + weight_penalty(model, self.l1, self.l2), metrics
 
         grads, metrics = nnx.grad(objective, has_aux=True)(model)
         optimizer.update(model, grads)

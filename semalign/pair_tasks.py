@@ -22,8 +22,6 @@ from flax import nnx
 
 from semalign.evaluate_pairs import (
     classification_outputs_report,
-    flat_classification,
-    flat_similarity,
     similarity_outputs_report,
 )
 from semalign.pair_models import PairClassifier, PairEncoder
@@ -49,7 +47,8 @@ class PairTask:
       report: ``(pending [(batch, outputs)], classes) -> report``.
       score: the report's number that model selection maximises.
       score_name: that number's name, for messages and logs.
-      flat: ``report -> {name: float}`` for ``metrics.jsonl`` and TensorBoard.
+
+    Reports have ``loss`` and ``scalars()`` (flat numbers for logs and TensorBoard).
     """
 
     name: str
@@ -61,7 +60,6 @@ class PairTask:
     report: Callable[[list, Sequence[str]], Any]
     score: Callable[[Any], float]
     score_name: str
-    flat: Callable[[Any], dict[str, float]]
 
     def check_loss(self, name: str | None) -> str:
         """The loss to use (``None``: the default).
@@ -149,7 +147,6 @@ register(
         report=similarity_outputs_report,
         score=lambda report: report.spearman,
         score_name="spearman",
-        flat=flat_similarity,
     )
 )
 
@@ -195,6 +192,5 @@ register(
         report=classification_outputs_report,
         score=lambda report: report.accuracy,
         score_name="accuracy",
-        flat=flat_classification,
     )
 )

@@ -18,8 +18,17 @@ from semalign.data import Batch
 Metrics = dict[str, jax.Array]
 
 
-def _weight_matrices(model: nnx.Module) -> list[jax.Array]:
-    return [p[...] for _, p in nnx.iter_graph(model) if isinstance(p, nnx.Param) and p.ndim >= 2]
+def weight_penalty(model: nnx.Module, l1: float, l2: float) -> jax.Array | float:
+    """``l1·Σ|W| + l2·ΣW²`` over the model's weight matrices (parameters of rank >= 2).
+
+    Biases, norms' scales and scalar scoring parameters (τ, λ) are not penalised.
+    """
+    if not (l1 or l2):
+        return 0.0
+    mats = [p[...] for _, p in nnx.iter_graph(model) if isinstance(p, nnx.Param) and p.ndim >= 2]
+    return l1 * sum(jnp.sum(jnp.abs(w)) for w in mats) + l2 * sum(
+        jnp.sum(jnp.square(w)) for w in mats
+    )
 
 
 def weighted_cross_entropy(
@@ -35,7 +44,8 @@ class Steps:
 
     Args:
       model: the model (its train/eval mode is captured per step).
-      optimizer: an ``nnx.Optimizer`` over ``nnx.Param``.
+      optimizer: an ``nnx.Optimizer`` over ``nnx.Param``; None for evaluation only
+        (:meth:`train` then refuses).
       l1: L1 penalty on weight matrices.
       l2: L2 penalty on weight matrices.
       mesh: a ``("data", "model")`` mesh; the state is placed by its logical axis names
@@ -45,7 +55,7 @@ class Steps:
     def __init__(
         self,
         model: nnx.Module,
-        optimizer: nnx.Optimizer,
+        optimizer: nnx.Optimizer | None,
         *,
         l1: float = 0.0,
         l2: float = 0.0,
@@ -55,7 +65,7 @@ class Steps:
         self.train_def, model_state = nnx.split(model)
         model.eval()
         self.eval_def, _ = nnx.split(model)
-        self.opt_def, opt_state = nnx.split(optimizer)
+        self.opt_def, opt_state = nnx.split(optimizer) if optimizer is not None else (None, None)
         self.state = (model_state, opt_state)
         self.l1, self.l2 = l1, l2
         self.mesh = mesh
@@ -88,13 +98,7 @@ class Steps:
             logits = model(ids).logits
             total, count = weighted_cross_entropy(logits, labels, weights)
             data_loss = total / jnp.maximum(count, 1.0)
-            reg = 0.0
-            if self.l1 or self.l2:
-                mats = _weight_matrices(model)
-                reg = self.l1 * sum(jnp.sum(jnp.abs(w)) for w in mats) + self.l2 * sum(
-                    jnp.sum(jnp.square(w)) for w in mats
-                )
-            return data_loss + reg, (total, count, logits)
+            return data_loss + weight_penalty(model, self.l1, self.l2), (total, count, logits)
 
         grads, (total, count, logits) = nnx.grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
@@ -131,6 +135,8 @@ class Steps:
 
     def train(self, batch: Batch) -> Metrics:
         """One optimisation step; returns device-side sums (no host sync)."""
+        if self.opt_def is None:
+            raise RuntimeError("these steps were built without an optimizer: evaluation only")
         self.state, metrics = self._train(self.state, *self._place(batch))
         return metrics
 

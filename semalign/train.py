@@ -27,13 +27,12 @@ from semalign.data import (
     tokens_of,
     train_tokenizer,
 )
-from semalign.errors import RunError
+from semalign.fit import Progress, open_for_resume
 from semalign.metrics import ClassificationReport, classification_report
 from semalign.runs import (
     RunPaths,
     create_run,
     default_run_name,
-    open_run,
     read_json,
     write_json,
 )
@@ -162,18 +161,6 @@ def model_config(options: Mapping[str, Any], *, vocab_size: int, num_classes: in
     )
 
 
-def _better(cfg: TrainConfig, value: float, best: float | None) -> bool:
-    if best is None:
-        return True
-    if cfg.monitor == "accuracy":
-        return value > best + cfg.min_delta
-    return value < best - cfg.min_delta
-
-
-def _monitored(cfg: TrainConfig, report: ClassificationReport) -> float:
-    return report.accuracy if cfg.monitor == "accuracy" else report.loss
-
-
 def evaluate_batches(steps, batches, labels: tuple[str, ...]) -> ClassificationReport:
     """Metrics of the model in ``steps`` over ``batches`` (filler rows ignored)."""
     y_true, y_pred, loss_sum, count = [], [], 0.0, 0.0
@@ -189,7 +176,7 @@ def evaluate_batches(steps, batches, labels: tuple[str, ...]) -> ClassificationR
     )
 
 
-def _prepare_run(req: TrainRequest) -> tuple[RunPaths, TrainRequest, dict[str, Any] | None]:
+def _prepare_run(req: TrainRequest) -> tuple[RunPaths, TrainRequest, Progress | None]:
     """Create the run folder, or open the one to resume and reload its request."""
     if req.resume is None:
         name = req.name or default_run_name(
@@ -197,24 +184,14 @@ def _prepare_run(req: TrainRequest) -> tuple[RunPaths, TrainRequest, dict[str, A
             str(req.model.get("attention", {}).get("scoring", "dot")),
         )
         return create_run(req.runs_dir, name, overwrite=req.overwrite), req, None
-    run = open_run(req.resume, require=("config", "tokenizer", "labels", "checkpoints"))
-    state = read_json(run.state) if run.state.exists() else None
-    if state is None:
-        raise RunError(f"nothing to resume in {run.root}: it has no finished epoch; retrain it")
-    saved = read_json(run.config)
-    train_cfg = TrainConfig(**{**saved["train"], "epochs": req.train.epochs})
-    if state.get("finished") and train_cfg.epochs <= state["epoch"]:
-        raise RunError(
-            f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
-            f"N > {state['epoch']} to train further"
-        )
+    run, saved, progress, train_cfg = open_for_resume(req.resume, req.train.epochs)
     resumed = dataclasses.replace(
         req,
         data=DataConfig(**saved["data"]),
         train=train_cfg,
         model={k: v for k, v in saved["model"].items() if k not in DATA_DEPENDENT},
     )
-    return run, resumed, state
+    return run, resumed, progress
 
 
 def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
@@ -242,13 +219,13 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     check_names(probe)
     mesh = _mesh(req, probe.attention.heads)
     if req.resume is not None:
-        run, req, state = _prepare_run(req)
+        run, req, progress = _prepare_run(req)
         splits = _load_splits(req.data)
         tokenizer = load_tokenizer(run.tokenizer)
         labels = tuple(read_json(run.labels))
     else:
         splits = _load_splits(req.data)  # fail on bad data before creating a run folder
-        run, req, state = _prepare_run(req)
+        run, req, progress = _prepare_run(req)
         tokenizer = train_tokenizer(
             list(splits.train.texts),
             vocab_size=req.data.vocab_size,
@@ -258,7 +235,7 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
         save_tokenizer(tokenizer, run.tokenizer)
         labels = splits.train.classes
         write_json(run.labels, list(labels))
-    return _fit(req, run, splits, tokenizer, labels, state, reporter, t0, mesh)
+    return _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh)
 
 
 def _mesh(req: TrainRequest, heads: int):
@@ -284,12 +261,12 @@ def _load_splits(data: DataConfig) -> Splits:
     return splits
 
 
-def _fit(req, run, splits, tokenizer, labels, state, reporter, t0, mesh) -> TrainResult:
+def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> TrainResult:
     # JAX is imported here, not at module import: building a request stays cheap.
     import jax
     from flax import nnx
 
-    from semalign import checkpoints
+    from semalign.fit import Objective, embedding_projector, fit, restore_progress
     from semalign.models import TextClassifier
     from semalign.optim import learning_rate, optimizer
     from semalign.pipeline import batches, encode
@@ -317,25 +294,22 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0, mesh) -> Trai
         name: encode(getattr(splits, name), tokenizer, labels, data.max_len)
         for name in ("train", "validation", "test")
     }
-    val_batches = batches(enc["validation"], data, batch_size=cfg.batch_size, shuffle=False)
-    first = batches(enc["train"], data, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
-    steps_per_epoch = len(first)
 
+    def train_batches(epoch: int):
+        return batches(
+            enc["train"], data, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch
+        )
+
+    first = train_batches(0)
+    steps_per_epoch = len(first)
     model = TextClassifier(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
-    tx = optimizer(cfg, steps_per_epoch)
-    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    start_epoch, best, best_epoch, bad = 0, None, 0, 0
-    if state is not None:
-        checkpoints.restore(run.checkpoints, {"model": model, "optimizer": opt}, "last")
-        start_epoch, best_epoch, bad = state["epoch"], state["best_epoch"], state["bad_epochs"]
-        best = state["best_metric"]
+    opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
+    progress = restore_progress(run, progress, model, opt)
     steps = Steps(model, opt, l1=cfg.l1, l2=cfg.l2, mesh=mesh)
-    lr_at = learning_rate(cfg, steps_per_epoch)
     n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
     stats = batch_stats(first)
     lead = jax.process_index() == 0
     tracker = make_tracker(run.events, enabled=req.tensorboard and lead)
-    log = MetricsLog(run.metrics)
     reporter.start(
         {
             "run": str(run.root),
@@ -348,165 +322,59 @@ def _fit(req, run, splits, tokenizer, labels, state, reporter, t0, mesh) -> Trai
             "shapes": sorted({tuple(b.ids.shape) for b in first}),
             "padding_fraction": stats.padding_fraction,
             "steps_per_epoch": steps_per_epoch,
-            "resumed_from_epoch": start_epoch,
+            "resumed_from_epoch": progress.epoch,
             "model": mcfg.to_dict(),
             "mesh": None if mesh is None else dict(mesh.shape),
         }
     )
     probe = _probe_sentence(splits, tokenizer, data.max_len)
-
-    step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start_epoch
-    global_step = start_epoch * steps_per_epoch
-    last_epoch = (
-        cfg.epochs if req.stop_after is None else min(cfg.epochs, start_epoch + req.stop_after)
+    objective = Objective(
+        evaluate=lambda s, bs: evaluate_batches(s, bs, labels),
+        score=lambda report: report.accuracy,
+        score_name="accuracy",
+        tokens=lambda b: int(np.count_nonzero(b.ids)),
+        test_record=lambda r: {**r.scalars(), "confusion": [list(row) for row in r.confusion]},
+        after_epoch=(
+            (lambda m, tr, step: _attention_image(tr, m, probe, step, run.root.name))
+            if req.tensorboard  # the picture exists only for TensorBoard
+            else None
+        ),
     )
-    for epoch in range(start_epoch + 1, last_epoch + 1):
-        epoch_batches = (
-            first
-            if epoch == 1
-            else batches(
-                enc["train"],
-                data,
-                batch_size=cfg.batch_size,
-                shuffle=True,
-                seed=cfg.seed,
-                epoch=epoch - 1,
-            )
-        )
-        reporter.epoch_start(epoch, cfg.epochs, len(epoch_batches))
-        sums = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "grad_norm": 0.0}
-        pending, tokens, te = [], 0, time.perf_counter()
-        for i, b in enumerate(epoch_batches, 1):
-            pending.append(steps.train(b))
-            tokens += int(np.count_nonzero(b.ids))
-            global_step += 1
-            if len(pending) >= 16 or i == len(epoch_batches):
-                for m in jax.device_get(pending):
-                    for k in sums:
-                        sums[k] += float(m[k])
-                pending = []
-                elapsed = time.perf_counter() - te
-                running = {
-                    "loss": sums["loss_sum"] / max(sums["count"], 1),
-                    "accuracy": sums["correct"] / max(sums["count"], 1),
-                    "tokens_per_second": tokens / max(elapsed, 1e-9),
-                    "lr": float(lr_at(global_step)),
-                }
-                reporter.step(i, running)
-                tracker.scalars(global_step, {f"train/{k}": v for k, v in running.items()})
-        epoch_seconds = time.perf_counter() - te
-        step_seconds += epoch_seconds
-        step_tokens += tokens
-        val = evaluate_batches(steps, val_batches, labels)
-        metric = _monitored(cfg, val)
-        improved = _better(cfg, metric, best)
-        if improved:
-            best, best_epoch, bad = metric, epoch, 0
-        else:
-            bad += 1
-        record = {
-            "epoch": epoch,
-            "step": global_step,
-            "split": "validation",
-            "train_loss": sums["loss_sum"] / max(sums["count"], 1),
-            "train_accuracy": sums["correct"] / max(sums["count"], 1),
-            "val_loss": val.loss,
-            "val_accuracy": val.accuracy,
-            "val_macro_f1": val.macro_f1,
-            "lr": float(lr_at(global_step)),
-            "grad_norm": sums["grad_norm"] / max(len(epoch_batches), 1),
-            "tokens_per_second": tokens / max(epoch_seconds, 1e-9),
-            "epoch_seconds": epoch_seconds,
-            "best": improved,
-        }
-        stop = cfg.patience > 0 and bad >= cfg.patience
-        steps.sync(model, opt)
-        checkpoints.save(
-            run.checkpoints,
-            f"epoch-{epoch:04d}",
-            {"model": model, "optimizer": opt},
-            best=improved,
-            primary=lead,
-        )
-        if lead:
-            log.append(record)
-            tracker.scalars(
-                global_step,
-                {
-                    "val/loss": val.loss,
-                    "val/accuracy": val.accuracy,
-                    "val/macro_f1": val.macro_f1,
-                    "train/epoch_loss": record["train_loss"],
-                    "train/epoch_accuracy": record["train_accuracy"],
-                    "train/grad_norm": record["grad_norm"],
-                    "train/epoch_tokens_per_second": record["tokens_per_second"],
-                    "train/lr": record["lr"],
-                },
-            )
-            if req.tensorboard:  # the picture exists only for TensorBoard
-                _attention_image(tracker, model, probe, global_step, run.root.name)
-            write_json(
-                run.state,
-                {
-                    "epoch": epoch,
-                    "step": global_step,
-                    "best_epoch": best_epoch,
-                    "best_metric": best,
-                    "bad_epochs": bad,
-                    "finished": stop or epoch == cfg.epochs,
-                    "stopped_early": stop,
-                },
-            )
-        reporter.epoch_end(epoch, record)
-        if stop:
-            stopped_early = True
-            reporter.message(
-                f"early stop: validation {cfg.monitor} did not improve for {bad} epochs"
-            )
-            break
-
-    finished = stopped_early or epoch >= cfg.epochs
-    val_report = test_report = None
-    if finished:
-        if cfg.restore_best and best_epoch:
-            checkpoints.restore(run.checkpoints, {"model": model}, "best")
-        else:
-            steps.sync(model)
-        steps.set_model(model)
-        val_report = evaluate_batches(steps, val_batches, labels)
-        test_batches = batches(enc["test"], data, batch_size=cfg.batch_size, shuffle=False)
-        test_report = evaluate_batches(steps, test_batches, labels)
-        if lead:
-            log.append({"epoch": best_epoch, "split": "test", **_flat(test_report)})
-            tracker.scalars(
-                global_step,
-                {"test/accuracy": test_report.accuracy, "test/macro_f1": test_report.macro_f1},
-            )
-            _embedding_projector(tracker, model, tokenizer, global_step)
+    out = fit(
+        cfg=cfg,
+        run=run,
+        model=model,
+        optimizer=opt,
+        steps=steps,
+        objective=objective,
+        train_batches=lambda epoch: first if epoch == 0 else train_batches(epoch),
+        val_batches=batches(enc["validation"], data, batch_size=cfg.batch_size, shuffle=False),
+        test_batches=lambda: batches(enc["test"], data, batch_size=cfg.batch_size, shuffle=False),
+        progress=progress,
+        tracker=tracker,
+        log=MetricsLog(run.metrics),
+        reporter=reporter,
+        steps_per_epoch=steps_per_epoch,
+        stop_after=req.stop_after,
+        lead=lead,
+        lr_at=learning_rate(cfg, steps_per_epoch),
+    )
+    if out.finished and lead:
+        embedding_projector(tracker, model, tokenizer, out.step)
     tracker.flush()
     tracker.close()
     return TrainResult(
         run=run.root,
-        epochs_done=epoch,
-        best_epoch=best_epoch,
-        stopped_early=stopped_early,
-        finished=finished,
-        validation=val_report,
-        test=test_report,
+        epochs_done=out.epochs_done,
+        best_epoch=out.best_epoch,
+        stopped_early=out.stopped_early,
+        finished=out.finished,
+        validation=out.validation,
+        test=out.test,
         seconds=time.perf_counter() - t0,
-        tokens_per_second=step_tokens / max(step_seconds, 1e-9),
+        tokens_per_second=out.tokens_per_second,
         compiled_shapes=len(stats.shapes),
     )
-
-
-def _flat(report: ClassificationReport) -> dict[str, Any]:
-    return {
-        "accuracy": report.accuracy,
-        "macro_f1": report.macro_f1,
-        "loss": report.loss,
-        "count": report.count,
-        "confusion": [list(r) for r in report.confusion],
-    }
 
 
 def _probe_sentence(splits: Splits, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
@@ -528,12 +396,6 @@ def _attention_image(tracker, model, probe, step: int, title: str) -> None:
     weights = np.asarray(out.attention[0].weights[0, 0])
     fig = attention_figure(weights, tokens, tokens, title=f"{title}: layer 1, head 1")
     tracker.image("attention/layer1_head1", step, figure_to_rgb(fig))
-
-
-def _embedding_projector(tracker, model, tokenizer, step: int) -> None:
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    table = np.asarray(model.embed.embedding[...])
-    tracker.embedding("token_embeddings", step, table[: len(vocab)], [t for t, _ in vocab])
 
 
 __all__ = [

@@ -27,8 +27,9 @@ from semalign import __version__
 from semalign.config import TrainConfig
 from semalign.data.pairs import PairDataConfig, PairExamples, PairSplits
 from semalign.errors import DataError, RunError
-from semalign.runs import create_run, default_run_name, open_run, read_json, write_json
-from semalign.train import DATA_DEPENDENT, Reporter, SilentReporter, _better, model_config
+from semalign.fit import open_for_resume
+from semalign.runs import create_run, default_run_name, read_json, write_json
+from semalign.train import DATA_DEPENDENT, Reporter, SilentReporter, model_config
 
 __all__ = ["PairTrainRequest", "PairTrainResult", "train_pairs"]
 
@@ -127,22 +128,14 @@ def _load(data: PairDataConfig) -> PairSplits:
 
 
 def _resume(req: PairTrainRequest):
-    run = open_run(req.resume, require=("config", "tokenizer", "labels", "checkpoints"))
-    state = read_json(run.state) if run.state.exists() else None
-    if state is None:
-        raise RunError(f"nothing to resume in {run.root}: it has no finished epoch; retrain it")
-    saved = read_json(run.config)
-    if saved.get("task") != req.task:
-        raise RunError(
-            f"run {run.root} is a {saved.get('task', 'classification')!r} run, not "
-            f"{req.task!r}: resume it with --task {saved.get('task', 'classification')}"
-        )
-    train_cfg = TrainConfig(**{**saved["train"], "epochs": req.train.epochs})
-    if state.get("finished") and train_cfg.epochs <= state["epoch"]:
-        raise RunError(
-            f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
-            f"N > {state['epoch']} to train further"
-        )
+    def same_task(run, saved) -> None:
+        if saved.get("task") != req.task:
+            raise RunError(
+                f"run {run.root} is a {saved.get('task', 'classification')!r} run, not "
+                f"{req.task!r}: resume it with --task {saved.get('task', 'classification')}"
+            )
+
+    run, saved, progress, train_cfg = open_for_resume(req.resume, req.train.epochs, same_task)
     resumed = dataclasses.replace(
         req,
         data=PairDataConfig(**saved["data"]),
@@ -150,7 +143,7 @@ def _resume(req: PairTrainRequest):
         train=train_cfg,
         model={k: v for k, v in saved["model"].items() if k not in DATA_DEPENDENT},
     )
-    return run, resumed, state
+    return run, resumed, progress
 
 
 def train_pairs(req: PairTrainRequest, reporter: Reporter | None = None) -> PairTrainResult:
@@ -178,7 +171,7 @@ def train_pairs(req: PairTrainRequest, reporter: Reporter | None = None) -> Pair
     req = dataclasses.replace(req, loss=task.check_loss(req.loss))
     check_names(model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len))
     if req.resume is not None:
-        run, req, state = _resume(req)
+        run, req, progress = _resume(req)
         splits = _load(req.data)
         tokenizer = load_tokenizer(run.tokenizer)
         classes = tuple(read_json(run.labels))
@@ -194,7 +187,7 @@ def train_pairs(req: PairTrainRequest, reporter: Reporter | None = None) -> Pair
             f"{task.name}-{req.model.get('attention', {}).get('scoring', 'dot')}",
         )
         run = create_run(req.runs_dir, name, overwrite=req.overwrite)
-        state = None
+        progress = None
         tokenizer = train_tokenizer(
             splits.train.texts(),
             vocab_size=data.vocab_size,
@@ -204,7 +197,7 @@ def train_pairs(req: PairTrainRequest, reporter: Reporter | None = None) -> Pair
         save_tokenizer(tokenizer, run.tokenizer)
         classes = splits.train.classes
         write_json(run.labels, list(classes))
-    return _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0)
+    return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0)
 
 
 def _batches(enc, data: PairDataConfig, batch_size: int, *, shuffle: bool, seed=0, epoch=0):
@@ -223,17 +216,16 @@ def _batches(enc, data: PairDataConfig, batch_size: int, *, shuffle: bool, seed=
     )
 
 
-def _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0) -> PairTrainResult:
+def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> PairTrainResult:
     import jax
     from flax import nnx
 
-    from semalign import checkpoints
     from semalign.data.pairs import encode_pairs
     from semalign.evaluate_pairs import evaluate_pair_batches
+    from semalign.fit import Objective, embedding_projector, fit, restore_progress
     from semalign.optim import learning_rate, optimizer
     from semalign.pair_steps import PairSteps
     from semalign.tracking import MetricsLog, make_tracker
-    from semalign.train import _embedding_projector
 
     cfg, data = req.train, req.data
     mcfg = model_config(
@@ -257,17 +249,12 @@ def _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0) -> Pai
         name: encode_pairs(getattr(splits, name), tokenizer, max_len=data.max_len, classes=classes)
         for name in ("train", "validation", "test")
     }
-    val_batches = _batches(enc["validation"], data, cfg.batch_size, shuffle=False)
     first = _batches(enc["train"], data, cfg.batch_size, shuffle=True, seed=cfg.seed)
     steps_per_epoch = len(first)
 
     model = task.model(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
     opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
-    start_epoch, best, best_epoch, bad = 0, None, 0, 0
-    if state is not None:
-        checkpoints.restore(run.checkpoints, {"model": model, "optimizer": opt}, "last")
-        start_epoch, best_epoch, bad = state["epoch"], state["best_epoch"], state["bad_epochs"]
-        best = state["best_metric"]
+    progress = restore_progress(run, progress, model, opt)
     steps = PairSteps(
         model,
         opt,
@@ -276,12 +263,10 @@ def _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0) -> Pai
         l1=cfg.l1,
         l2=cfg.l2,
     )
-    lr_at = learning_rate(cfg, steps_per_epoch)
     n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
     shapes = sorted({tuple(int(d) for d in b.ids_a.shape) for b in first})
     padded = sum(2 * b.ids_a.size for b in first)
     tracker = make_tracker(run.events, enabled=req.tensorboard)
-    log = MetricsLog(run.metrics)
     reporter.start(
         {
             "run": str(run.root),
@@ -296,136 +281,56 @@ def _fit(task, req, run, splits, tokenizer, classes, state, reporter, t0) -> Pai
             "shapes": shapes,
             "padding_fraction": 1.0 - enc["train"].real_tokens / max(padded, 1),
             "steps_per_epoch": steps_per_epoch,
-            "resumed_from_epoch": start_epoch,
+            "resumed_from_epoch": progress.epoch,
             "model": mcfg.to_dict(),
             "mesh": None,
         }
     )
-
-    def score_of(report) -> float:
-        return task.score(report) if cfg.monitor == "accuracy" else report.loss
-
-    step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start_epoch
-    global_step = start_epoch * steps_per_epoch
-    last_epoch = (
-        cfg.epochs if req.stop_after is None else min(cfg.epochs, start_epoch + req.stop_after)
+    objective = Objective(
+        evaluate=lambda s, bs: evaluate_pair_batches(task, s, bs, classes),
+        score=task.score,
+        score_name=task.score_name,
+        tokens=lambda b: int(np.count_nonzero(b.ids_a) + np.count_nonzero(b.ids_b)),
     )
-    for epoch in range(start_epoch + 1, last_epoch + 1):
-        epoch_batches = (
+    out = fit(
+        cfg=cfg,
+        run=run,
+        model=model,
+        optimizer=opt,
+        steps=steps,
+        objective=objective,
+        train_batches=lambda epoch: (
             first
-            if epoch == 1
+            if epoch == 0
             else _batches(
-                enc["train"], data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch - 1
+                enc["train"], data, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch
             )
-        )
-        reporter.epoch_start(epoch, cfg.epochs, len(epoch_batches))
-        sums: dict[str, float] = {}
-        pending, tokens, te = [], 0, time.perf_counter()
-        for i, b in enumerate(epoch_batches, 1):
-            pending.append(steps.train(b))
-            tokens += int(np.count_nonzero(b.ids_a) + np.count_nonzero(b.ids_b))
-            global_step += 1
-            if len(pending) >= 16 or i == len(epoch_batches):
-                for m in jax.device_get(pending):
-                    for k, v in m.items():
-                        sums[k] = sums.get(k, 0.0) + float(v)
-                pending = []
-                running = _running(sums, tokens / max(time.perf_counter() - te, 1e-9))
-                running["lr"] = float(lr_at(global_step))
-                reporter.step(i, running)
-                tracker.scalars(global_step, {f"train/{k}": v for k, v in running.items()})
-        epoch_seconds = time.perf_counter() - te
-        step_seconds += epoch_seconds
-        step_tokens += tokens
-        val = evaluate_pair_batches(task, steps, val_batches, classes)
-        metric = score_of(val)
-        improved = _better(cfg, metric, best)
-        if improved:
-            best, best_epoch, bad = metric, epoch, 0
-        else:
-            bad += 1
-        train_running = _running(sums, tokens / max(epoch_seconds, 1e-9))
-        record = {
-            "epoch": epoch,
-            "step": global_step,
-            "split": "validation",
-            **{f"train_{k}": v for k, v in train_running.items() if k != "tokens_per_second"},
-            **{f"val_{k}": v for k, v in task.flat(val).items()},
-            "val_score": task.score(val),
-            "lr": float(lr_at(global_step)),
-            "grad_norm": sums.get("grad_norm", 0.0) / max(len(epoch_batches), 1),
-            "tokens_per_second": tokens / max(epoch_seconds, 1e-9),
-            "epoch_seconds": epoch_seconds,
-            "best": improved,
-        }
-        stop = cfg.patience > 0 and bad >= cfg.patience
-        steps.sync(model, opt)
-        checkpoints.save(
-            run.checkpoints, f"epoch-{epoch:04d}", {"model": model, "optimizer": opt}, best=improved
-        )
-        log.append(record)
-        tracker.scalars(
-            global_step,
-            {f"val/{k}": v for k, v in task.flat(val).items() if k != "count"}
-            | {"train/epoch_loss": record["train_loss"], "train/grad_norm": record["grad_norm"]},
-        )
-        write_json(
-            run.state,
-            {
-                "epoch": epoch,
-                "step": global_step,
-                "best_epoch": best_epoch,
-                "best_metric": best,
-                "bad_epochs": bad,
-                "finished": stop or epoch == cfg.epochs,
-                "stopped_early": stop,
-            },
-        )
-        reporter.epoch_end(epoch, record)
-        if stop:
-            stopped_early = True
-            reporter.message(
-                f"early stop: validation {task.score_name if cfg.monitor == 'accuracy' else 'loss'}"
-                f" did not improve for {bad} epochs"
-            )
-            break
-
-    finished = stopped_early or epoch >= cfg.epochs
-    val_report = test_report = None
-    if finished:
-        if cfg.restore_best and best_epoch:
-            checkpoints.restore(run.checkpoints, {"model": model}, "best")
-        else:
-            steps.sync(model)
-        steps.set_model(model)
-        val_report = evaluate_pair_batches(task, steps, val_batches, classes)
-        test_batches = _batches(enc["test"], data, cfg.batch_size, shuffle=False)
-        test_report = evaluate_pair_batches(task, steps, test_batches, classes)
-        log.append({"epoch": best_epoch, "split": "test", **task.flat(test_report)})
-        tracker.scalars(global_step, {f"test/{k}": v for k, v in task.flat(test_report).items()})
-        _embedding_projector(tracker, model, tokenizer, global_step)
+        ),
+        val_batches=_batches(enc["validation"], data, cfg.batch_size, shuffle=False),
+        test_batches=lambda: _batches(enc["test"], data, cfg.batch_size, shuffle=False),
+        progress=progress,
+        tracker=tracker,
+        log=MetricsLog(run.metrics),
+        reporter=reporter,
+        steps_per_epoch=steps_per_epoch,
+        stop_after=req.stop_after,
+        lr_at=learning_rate(cfg, steps_per_epoch),
+    )
+    if out.finished:
+        embedding_projector(tracker, model, tokenizer, out.step)
     tracker.flush()
     tracker.close()
     return PairTrainResult(
         run=run.root,
         task=task.name,
         loss=req.loss,
-        epochs_done=epoch,
-        best_epoch=best_epoch,
-        stopped_early=stopped_early,
-        finished=finished,
-        validation=val_report,
-        test=test_report,
+        epochs_done=out.epochs_done,
+        best_epoch=out.best_epoch,
+        stopped_early=out.stopped_early,
+        finished=out.finished,
+        validation=out.validation,
+        test=out.test,
         seconds=time.perf_counter() - t0,
-        tokens_per_second=step_tokens / max(step_seconds, 1e-9),
+        tokens_per_second=out.tokens_per_second,
         compiled_shapes=len(shapes),
     )
-
-
-def _running(sums: Mapping[str, float], tokens_per_second: float) -> dict[str, float]:
-    count = max(sums.get("count", 0.0), 1.0)
-    out = {"loss": sums.get("loss_sum", 0.0) / count}
-    if "correct" in sums:
-        out["accuracy"] = sums["correct"] / count
-    out["tokens_per_second"] = tokens_per_second
-    return out

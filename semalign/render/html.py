@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semalign.introspect import SIGNED_SCORINGS
+from semalign.introspect import is_signed
 from semalign.render._files import write_bytes
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def page_data(report: AttentionReport) -> dict[str, Any]:
         "labels": list(report.labels),
         "layers": list(report.layers),
         "heads": [[h, report.head_scorings[h]] for h in report.heads],
-        "signed": [report.head_scorings[h] in SIGNED_SCORINGS for h in report.heads],
+        "signed": [is_signed(report.head_scorings[h]) for h in report.heads],
         "texts": [
             {
                 "text": t.text,

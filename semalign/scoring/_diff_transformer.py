@@ -135,5 +135,6 @@ register(
         parametric=True,
         factory=_build,
         note="Ye et al. 2024: λ re-parameterised, λ_init by depth, per-head RMSNorm",
+        signed=True,
     )
 )

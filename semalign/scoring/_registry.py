@@ -44,6 +44,8 @@ class ScoringSpec:
       parametric: whether it owns learnable parameters.
       factory: builds the module from a :class:`BuildContext`.
       note: one line for tables.
+      signed: whether its attention weights can be negative (not a plain softmax);
+        renderers then use a diverging palette.
 
     """
 
@@ -53,6 +55,7 @@ class ScoringSpec:
     parametric: bool
     factory: Callable[[BuildContext], Scoring]
     note: str = ""
+    signed: bool = False
 
 
 _REGISTRY: dict[str, ScoringSpec] = {}

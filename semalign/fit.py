@@ -1,0 +1,348 @@
+"""The epoch loop shared by every task: train, validate, select, checkpoint, stop, test.
+
+:func:`semalign.train.train` (classification) and :func:`semalign.train_pairs.train_pairs`
+(similarity, pair classification) build the data, model and compiled steps, then hand
+them to :func:`fit` with an :class:`Objective` that says what differs by task: how to
+evaluate, which number model selection maximises, and how many real tokens a batch
+holds. Resuming (:func:`open_for_resume`, :func:`restore_progress`) is shared too, so
+every task resumes the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from semalign.config import TrainConfig
+from semalign.errors import RunError
+from semalign.runs import RunPaths, open_run, read_json, write_json
+
+__all__ = [
+    "FitOutcome",
+    "Objective",
+    "Progress",
+    "better",
+    "embedding_projector",
+    "fit",
+    "open_for_resume",
+    "restore_progress",
+    "running_metrics",
+]
+
+#: Train metrics are fetched from the device every this many steps (fewer host syncs).
+_SYNC_EVERY = 16
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the epoch loop needs to know about a task.
+
+    Attributes:
+      evaluate: ``(steps, batches) -> report``; reports have ``loss`` and ``scalars()``.
+      score: ``report -> float``, the number model selection maximises when
+        ``TrainConfig.monitor == "accuracy"`` (accuracy, or Spearman for similarity).
+      score_name: that number's name, for messages.
+      tokens: real (non-pad) tokens of a training batch, for tokens/s.
+      test_record: ``report -> dict`` written to ``metrics.jsonl`` for the test split;
+        None: ``report.scalars()``.
+      after_epoch: ``(model, tracker, step)`` called after each epoch on the lead process
+        when TensorBoard is on (the attention image).
+    """
+
+    evaluate: Callable[[Any, Sequence], Any]
+    score: Callable[[Any], float]
+    score_name: str
+    tokens: Callable[[Any], int]
+    test_record: Callable[[Any], dict[str, Any]] | None = None
+    after_epoch: Callable[[Any, Any, int], None] | None = None
+
+    def monitored(self, cfg: TrainConfig, report: Any) -> float:
+        """The number :func:`better` compares: the score, or the loss."""
+        return self.score(report) if cfg.monitor == "accuracy" else report.loss
+
+    def monitor_name(self, cfg: TrainConfig) -> str:
+        """What is monitored, in words."""
+        return self.score_name if cfg.monitor == "accuracy" else "loss"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training stands after the last finished epoch (``state.json``)."""
+
+    epoch: int = 0
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What :func:`fit` did.
+
+    Attributes:
+      epochs_done: epochs completed in total (resumes included).
+      best_epoch: epoch whose weights were kept.
+      stopped_early: early stopping fired.
+      finished: training is complete (not stopped by ``stop_after``).
+      validation: report of the kept weights on the validation split (None if unfinished).
+      test: report on the test split (None if unfinished).
+      tokens_per_second: real training tokens per second of step time in this call.
+      step: global optimisation step reached.
+    """
+
+    epochs_done: int
+    best_epoch: int
+    stopped_early: bool
+    finished: bool
+    validation: Any
+    test: Any
+    tokens_per_second: float
+    step: int
+
+
+def better(cfg: TrainConfig, value: float, best: float | None) -> bool:
+    """Whether ``value`` improves on ``best`` by more than ``min_delta``.
+
+    Up for accuracy (or the task's score), down for loss.
+    """
+    if best is None:
+        return True
+    if cfg.monitor == "accuracy":
+        return value > best + cfg.min_delta
+    return value < best - cfg.min_delta
+
+
+def running_metrics(sums: Mapping[str, float], tokens_per_second: float) -> dict[str, float]:
+    """Mean loss (and accuracy when the step counts ``correct``) from device sums."""
+    count = max(sums.get("count", 0.0), 1.0)
+    out = {"loss": sums.get("loss_sum", 0.0) / count}
+    if "correct" in sums:
+        out["accuracy"] = sums["correct"] / count
+    out["tokens_per_second"] = tokens_per_second
+    return out
+
+
+def open_for_resume(
+    path: str, epochs: int, check: Callable[[RunPaths, dict], None] | None = None
+) -> tuple[RunPaths, dict, Progress, TrainConfig]:
+    """Open a run to continue: its paths, saved config, progress and train config.
+
+    Args:
+      path: the run folder.
+      epochs: replaces the saved epoch count (a finished run may be trained further).
+      check: ``(run, saved config)``, raises :class:`RunError` when the caller cannot
+        continue this run (another task).
+
+    Raises:
+      RunError: the run is incomplete, has no finished epoch, fails ``check``, or already
+        finished ``epochs`` epochs.
+    """
+    run = open_run(path, require=("config", "tokenizer", "labels", "checkpoints"))
+    state = read_json(run.state) if run.state.exists() else None
+    if state is None:
+        raise RunError(f"nothing to resume in {run.root}: it has no finished epoch; retrain it")
+    saved = read_json(run.config)
+    if check is not None:
+        check(run, saved)
+    train_cfg = TrainConfig(**{**saved["train"], "epochs": epochs})
+    if state.get("finished") and train_cfg.epochs <= state["epoch"]:
+        raise RunError(
+            f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
+            f"N > {state['epoch']} to train further"
+        )
+    progress = Progress(
+        state["epoch"], state["best_metric"], state["best_epoch"], state["bad_epochs"]
+    )
+    return run, saved, progress, train_cfg
+
+
+def restore_progress(run: RunPaths, progress: Progress | None, model, optimizer) -> Progress:
+    """Load the last checkpoint into ``model`` and ``optimizer`` when resuming."""
+    if progress is None:
+        return Progress()
+    from semalign import checkpoints
+
+    checkpoints.restore(run.checkpoints, {"model": model, "optimizer": optimizer}, "last")
+    return progress
+
+
+def fit(
+    *,
+    cfg: TrainConfig,
+    run: RunPaths,
+    model,
+    optimizer,
+    steps,
+    objective: Objective,
+    train_batches: Callable[[int], Sequence],
+    val_batches: Sequence,
+    test_batches: Callable[[], Sequence],
+    progress: Progress,
+    tracker,
+    log,
+    reporter,
+    steps_per_epoch: int,
+    stop_after: int | None = None,
+    lead: bool = True,
+    lr_at: Callable[[int], Any] | None = None,
+) -> FitOutcome:
+    """Run epochs ``progress.epoch + 1 ..`` until done, stopped early or ``stop_after``.
+
+    Each epoch: train on ``train_batches(epoch_index)`` (0-based, shuffled by the caller),
+    evaluate on ``val_batches``, write an orbax checkpoint (best pointer when the
+    monitored number improves), ``metrics.jsonl``, TensorBoard scalars and
+    ``state.json``. When training is finished, the best weights are restored (if
+    ``cfg.restore_best``) and evaluated on validation and test.
+
+    Args:
+      cfg: optimisation settings (epochs, patience, monitor, min_delta, restore_best).
+      run: the run folder.
+      model: the NNX model (synced from ``steps`` before saving).
+      optimizer: its ``nnx.Optimizer``.
+      steps: compiled :class:`semalign.steps.Steps` (or a subclass) over both.
+      objective: what differs by task.
+      train_batches: epoch index -> that epoch's training batches.
+      val_batches: validation batches.
+      test_batches: builds the test batches (only when training finishes).
+      progress: where a resumed run stands (:class:`Progress` () for a new run).
+      tracker: TensorBoard tracker (or the null tracker).
+      log: ``metrics.jsonl`` writer.
+      reporter: progress sink (:class:`semalign.train.Reporter`).
+      steps_per_epoch: optimisation steps in an epoch (global step of a resumed run).
+      stop_after: stop after this many epochs in this call.
+      lead: this process writes logs, events and pointers (process 0).
+      lr_at: step -> learning rate, for logs.
+
+    Returns:
+      The :class:`FitOutcome`.
+    """
+    import jax
+
+    from semalign import checkpoints
+
+    start = progress.epoch
+    best, best_epoch, bad = progress.best, progress.best_epoch, progress.bad_epochs
+    step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start
+    last = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
+    global_step = start * steps_per_epoch
+    for epoch in range(start + 1, last + 1):
+        epoch_batches = train_batches(epoch - 1)
+        reporter.epoch_start(epoch, cfg.epochs, len(epoch_batches))
+        sums: dict[str, float] = {}
+        pending, tokens, te = [], 0, time.perf_counter()
+        for i, batch in enumerate(epoch_batches, 1):
+            pending.append(steps.train(batch))
+            tokens += objective.tokens(batch)
+            global_step += 1
+            if len(pending) >= _SYNC_EVERY or i == len(epoch_batches):
+                for m in jax.device_get(pending):
+                    for k, v in m.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                pending = []
+                running = running_metrics(sums, tokens / max(time.perf_counter() - te, 1e-9))
+                if lr_at is not None:
+                    running["lr"] = float(lr_at(global_step))
+                reporter.step(i, running)
+                tracker.scalars(global_step, {f"train/{k}": v for k, v in running.items()})
+        epoch_seconds = time.perf_counter() - te
+        step_seconds += epoch_seconds
+        step_tokens += tokens
+
+        val = objective.evaluate(steps, val_batches)
+        improved = better(cfg, objective.monitored(cfg, val), best)
+        if improved:
+            best, best_epoch, bad = objective.monitored(cfg, val), epoch, 0
+        else:
+            bad += 1
+        trained = running_metrics(sums, tokens / max(epoch_seconds, 1e-9))
+        record = {
+            "epoch": epoch,
+            "step": global_step,
+            "split": "validation",
+            **{f"train_{k}": v for k, v in trained.items() if k != "tokens_per_second"},
+            **{f"val_{k}": v for k, v in val.scalars().items()},
+            "val_score": objective.score(val),
+            "lr": None if lr_at is None else float(lr_at(global_step)),
+            "grad_norm": sums.get("grad_norm", 0.0) / max(len(epoch_batches), 1),
+            "tokens_per_second": trained["tokens_per_second"],
+            "epoch_seconds": epoch_seconds,
+            "best": improved,
+        }
+        stop = cfg.patience > 0 and bad >= cfg.patience
+        steps.sync(model, optimizer)
+        checkpoints.save(
+            run.checkpoints,
+            f"epoch-{epoch:04d}",
+            {"model": model, "optimizer": optimizer},
+            best=improved,
+            primary=lead,
+        )
+        if lead:
+            log.append(record)
+            scalars = {f"val/{k}": v for k, v in val.scalars().items() if k != "count"}
+            scalars |= {f"train/epoch_{k}": v for k, v in trained.items()}
+            scalars["train/grad_norm"] = record["grad_norm"]
+            if record["lr"] is not None:
+                scalars["train/lr"] = record["lr"]
+            tracker.scalars(global_step, scalars)
+            if objective.after_epoch is not None:
+                objective.after_epoch(model, tracker, global_step)
+            write_json(
+                run.state,
+                {
+                    "epoch": epoch,
+                    "step": global_step,
+                    "best_epoch": best_epoch,
+                    "best_metric": best,
+                    "bad_epochs": bad,
+                    "finished": stop or epoch == cfg.epochs,
+                    "stopped_early": stop,
+                },
+            )
+        reporter.epoch_end(epoch, record)
+        if stop:
+            stopped_early = True
+            reporter.message(
+                f"early stop: validation {objective.monitor_name(cfg)} did not improve for "
+                f"{bad} epochs"
+            )
+            break
+
+    finished = stopped_early or epoch >= cfg.epochs
+    val_report = test_report = None
+    if finished:
+        if cfg.restore_best and best_epoch:
+            checkpoints.restore(run.checkpoints, {"model": model}, "best")
+        else:
+            steps.sync(model)
+        steps.set_model(model)
+        val_report = objective.evaluate(steps, val_batches)
+        test_report = objective.evaluate(steps, test_batches())
+        if lead:
+            record = (objective.test_record or (lambda r: r.scalars()))(test_report)
+            log.append({"epoch": best_epoch, "split": "test", **record})
+            tracker.scalars(
+                global_step,
+                {f"test/{k}": v for k, v in test_report.scalars().items() if k != "count"},
+            )
+    return FitOutcome(
+        epochs_done=epoch,
+        best_epoch=best_epoch,
+        stopped_early=stopped_early,
+        finished=finished,
+        validation=val_report,
+        test=test_report,
+        tokens_per_second=step_tokens / max(step_seconds, 1e-9),
+        step=global_step,
+    )
+
+
+def embedding_projector(tracker, model, tokenizer, step: int) -> None:
+    """Token embeddings with their vocabulary into TensorBoard's projector."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    table = np.asarray(model.embed.embedding[...])
+    tracker.embedding("token_embeddings", step, table[: len(vocab)], [t for t, _ in vocab])
