@@ -26,9 +26,9 @@ from semalign.export.onnx import (
     DEFAULT_TOLERANCE,
     INPUT_NAMES,
     ExportError,
-    _check_out,
-    _inputs,
+    check_out_path,
     check_shapes,
+    example_inputs,
     metadata,
     write_model,
 )
@@ -144,7 +144,7 @@ def export_pair_encoder(
     if task != "similarity":
         raise ExportError(f"run '{paths.root}' is a {task} run: this exports similarity runs")
     out = Path(out) if out is not None else paths.onnx
-    _check_out(out, overwrite)
+    check_out_path(out, overwrite)
     loaded = load_run(paths.root, which=checkpoint)
     mcfg = loaded.model_config
     max_len = min(loaded.data_config.max_len, mcfg.max_len)
@@ -186,7 +186,7 @@ def export_pair_encoder(
         rng = np.random.default_rng(0)
         diffs = {}
         for batch, seq in tuple(shapes) if shapes is not None else check_shapes(max_len):
-            ids, mask = _inputs(batch, seq, mcfg.vocab_size, rng)
+            ids, mask = example_inputs(batch, seq, mcfg.vocab_size, rng)
             (got,) = session.run([EMBEDDING_OUTPUT], {"input_ids": ids, "attention_mask": mask})
             d = np.abs(np.asarray(got, np.float64) - np.asarray(reference(ids, mask), np.float64))
             diffs[f"{batch}x{seq}"] = float(d.max()) if np.all(np.isfinite(d)) else float("nan")

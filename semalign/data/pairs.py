@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import json
 import math
 import os
@@ -36,7 +35,7 @@ import numpy as np
 
 from semalign.data.batching import bucket_groups
 from semalign.data.examples import Examples
-from semalign.data.readers import _FIELD_LIMIT, _decode_table
+from semalign.data.readers import read_table_text, table_rows
 from semalign.data.split import split_examples
 from semalign.data.tokenizer import PAD_ID, encode_texts
 from semalign.errors import DataError
@@ -284,7 +283,7 @@ def _build(a: list[str], b: list[str], targets: list, target: str, path: Path) -
 def _read_stsb(path: Path, cfg: PairDataConfig) -> PairExamples:
     parse = _target_parser(cfg.target)
     a, b, targets = [], [], []
-    for line_no, raw in enumerate(_decode_table(path).split("\n"), start=1):
+    for line_no, raw in enumerate(read_table_text(path).split("\n"), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
@@ -303,13 +302,7 @@ def _read_stsb(path: Path, cfg: PairDataConfig) -> PairExamples:
 
 
 def _read_table(path: Path, cfg: PairDataConfig, *, delimiter: str, quoting: int) -> PairExamples:
-    csv.field_size_limit(_FIELD_LIMIT)
-    rows = csv.reader(
-        io.StringIO(_decode_table(path), newline=""),
-        delimiter=delimiter,
-        quoting=quoting,
-        strict=True,
-    )
+    rows = table_rows(path, delimiter=delimiter, quoting=quoting)
     parse = _target_parser(cfg.target)
     option = "--score-column" if cfg.target == "score" else "--label-column"
     wanted = (
@@ -355,7 +348,7 @@ def _read_jsonl(path: Path, cfg: PairDataConfig) -> PairExamples:
     parse = _target_parser(cfg.target)
     keys = (cfg.text_a_column, cfg.text_b_column, cfg.target_column)
     a, b, targets = [], [], []
-    for line_no, raw in enumerate(_decode_table(path).split("\n"), start=1):
+    for line_no, raw in enumerate(read_table_text(path).split("\n"), start=1):
         if not raw.strip():
             continue
         where = f"{path} line {line_no}"

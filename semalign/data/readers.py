@@ -94,12 +94,32 @@ def _decode(path: Path) -> str:
     return text
 
 
-def _decode_table(path: Path) -> str:
-    """Like :func:`_decode`, and the file must hold more than whitespace."""
+def read_table_text(path: Path) -> str:
+    """The UTF-8 text of a data file that must hold more than whitespace.
+
+    Raises:
+      DataError: unreadable, not UTF-8 (line and column named) or empty.
+    """
     text = _decode(path)
     if not text.strip():
         raise DataError(f"{path} is empty; give it a header row and labelled texts")
     return text
+
+
+def table_rows(path: Path, *, delimiter: str, quoting: int) -> Iterator[list[str]]:
+    """Rows of a delimited file (CSV / TSV), header first; fields of any size.
+
+    Raises:
+      DataError: as :func:`read_table_text`. Malformed quoting surfaces as
+        ``csv.Error`` while iterating.
+    """
+    csv.field_size_limit(_FIELD_LIMIT)  # reviews can exceed the 128 KiB default
+    return csv.reader(
+        io.StringIO(read_table_text(path), newline=""),
+        delimiter=delimiter,
+        quoting=quoting,
+        strict=True,
+    )
 
 
 def _require(value: str, where: str, what: str) -> str:
@@ -113,13 +133,7 @@ def _read_delimited(
     path: Path, text_column: str, label_column: str, *, delimiter: str, quoting: int
 ) -> Examples:
     """Read a header-first delimited file (CSV or TSV)."""
-    csv.field_size_limit(_FIELD_LIMIT)
-    rows = csv.reader(
-        io.StringIO(_decode_table(path), newline=""),
-        delimiter=delimiter,
-        quoting=quoting,
-        strict=True,
-    )
+    rows = table_rows(path, delimiter=delimiter, quoting=quoting)
     try:
         header = [name.strip() for name in next(rows)]
         columns = []
@@ -180,7 +194,7 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> Examples:
     texts: list[str] = []
     labels: list[str] = []
     # JSON strings cannot hold a raw newline, so "\n" is the only line separator.
-    for line, raw in enumerate(_decode_table(path).split("\n"), start=1):
+    for line, raw in enumerate(read_table_text(path).split("\n"), start=1):
         if not raw.strip():
             continue
         try:

@@ -36,7 +36,9 @@ __all__ = [
     "ExportError",
     "ExportReport",
     "ParityCheck",
+    "check_out_path",
     "check_shapes",
+    "example_inputs",
     "export_onnx",
     "metadata",
     "output_names",
@@ -158,7 +160,7 @@ def check_shapes(max_len: int) -> tuple[tuple[int, int], ...]:
     return tuple(dict.fromkeys((b, min(s, max_len)) for b, s in pairs))
 
 
-def _inputs(batch: int, seq: int, vocab: int, rng: np.random.Generator):
+def example_inputs(batch: int, seq: int, vocab: int, rng: np.random.Generator):
     """Ids with ``[CLS]`` first and right padding of random lengths (row 0 full)."""
     lengths = rng.integers(1, seq + 1, batch)
     lengths[0] = seq
@@ -199,7 +201,7 @@ def verify(
     rng = np.random.default_rng(seed)
     checks = []
     for batch, seq in shapes:
-        ids, mask = _inputs(batch, seq, model.config.vocab_size, rng)
+        ids, mask = example_inputs(batch, seq, model.config.vocab_size, rng)
         got = session.run(list(names), {"input_ids": ids, "attention_mask": mask})
         want = reference(ids, mask)
         diffs = {}
@@ -237,7 +239,12 @@ def metadata(
     }
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def check_out_path(out: Path, overwrite: bool) -> None:
+    """Refuse a folder or an existing file (unless ``overwrite``); make the parent folder.
+
+    Raises:
+      ExportError: naming the path and what to do.
+    """
     if out.is_dir():
         raise ExportError(f"cannot write '{out}': it is a folder; pass --out with a file name")
     if out.exists() and not overwrite:
@@ -262,7 +269,7 @@ def write_model(proto, out: str | os.PathLike[str], *, overwrite: bool = False) 
     import onnx
 
     out = Path(out)
-    _check_out(out, overwrite)
+    check_out_path(out, overwrite)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -321,7 +328,7 @@ def export_onnx(
             f"run '{paths.root}' is a {task} run: ONNX export covers classification runs"
         )
     out = Path(out) if out is not None else paths.onnx
-    _check_out(out, overwrite)  # fail before the slow part
+    check_out_path(out, overwrite)  # fail before the slow part
 
     from semalign.export._graph import convert
     from semalign.loading import load_run

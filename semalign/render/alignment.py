@@ -19,8 +19,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from semalign.introspect import is_signed
 from semalign.render import Renderer
-from semalign.render.terminal import _CELL, _LABEL_CHARS, _Scale, has_color
+from semalign.render.terminal import CELL_CHARS, LABEL_CHARS, ColorScale, has_color
 
 if TYPE_CHECKING:
     from semalign.alignment import AlignmentReport
@@ -34,7 +35,7 @@ MAX_TOKENS = 40
 
 
 def _short(token: str) -> str:
-    return token if len(token) <= _LABEL_CHARS else token[: _LABEL_CHARS - 1] + "…"
+    return token if len(token) <= LABEL_CHARS else token[: LABEL_CHARS - 1] + "…"
 
 
 def _heads(report: AlignmentReport) -> str:
@@ -49,19 +50,23 @@ def _matrix(report: AlignmentReport, console: Console, color: bool) -> Group:
     m = report.matrix
     rows = min(len(report.tokens_a), MAX_TOKENS)
     label_width = max(len("A \\ B"), 3 + max(len(_short(t)) for t in report.tokens_a[:rows]))
-    cols = min(len(report.tokens_b), MAX_TOKENS, max(1, (console.width - label_width) // _CELL))
-    signed = any(report.head_scorings[h] == "diff-transformer" for h in report.heads)
-    scale = _Scale(m[:rows, :cols], signed=signed)
+    cols = min(
+        len(report.tokens_b), MAX_TOKENS, max(1, (console.width - label_width) // CELL_CHARS)
+    )
+    signed = any(is_signed(report.head_scorings[h]) for h in report.heads)
+    scale = ColorScale(m[:rows, :cols], signed=signed)
     table = Table(box=None, padding=0, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column(Text("A \\ B", style="dim"), width=label_width, no_wrap=True)
     for j in range(cols):
-        table.add_column(Text(f"{j:>{_CELL}}"), width=_CELL, no_wrap=True, justify="right")
+        table.add_column(
+            Text(f"{j:>{CELL_CHARS}}"), width=CELL_CHARS, no_wrap=True, justify="right"
+        )
     width = len(str(rows - 1))
     for i in range(rows):
         cells = []
         for j in range(cols):
             v = float(m[i, j])
-            cell = f"{round(v * 100):>{_CELL}d}"
+            cell = f"{round(v * 100):>{CELL_CHARS}d}"
             cells.append(Text(cell, style=scale.style(v)) if color else Text(cell))
         label = Text(f"{i:>{width}} {_short(report.tokens_a[i])}"[:label_width], no_wrap=True)
         table.add_row(label, *cells)

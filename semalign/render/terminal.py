@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 #: Most tokens a heat map shows; more need ``--format html``.
 MAX_TOKENS = 40
-_CELL = 4  # characters per cell: the weight × 100, right-aligned
-_LABEL_CHARS = 14  # longest token shown in a row label
+CELL_CHARS = 4  # characters per cell: the weight × 100, right-aligned
+LABEL_CHARS = 14  # longest token shown in a row label
 _GAP = 3  # columns between maps side by side
 _TOP = 3
 _BAR = 20
@@ -50,7 +50,7 @@ def _rgb(stops, t: float) -> tuple[int, int, int]:
     return tuple(round(a[k] + f * (b[k] - a[k])) for k in range(3))
 
 
-class _Scale:
+class ColorScale:
     """Maps a weight to a cell style; sequential from 0, or diverging around 0."""
 
     def __init__(self, values: np.ndarray, signed: bool):
@@ -88,7 +88,7 @@ class _Scale:
 
 
 def _label(i: int, token: str, index_width: int, width: int) -> Text:
-    token = token if len(token) <= _LABEL_CHARS else token[: _LABEL_CHARS - 1] + "…"
+    token = token if len(token) <= LABEL_CHARS else token[: LABEL_CHARS - 1] + "…"
     return Text(f"{i:>{index_width}} {token}"[:width], no_wrap=True)
 
 
@@ -99,7 +99,7 @@ def _heat_map(
     tokens: tuple[str, ...],
     n: int,
     label_width: int,
-    scale: _Scale,
+    scale: ColorScale,
     color: bool,
 ) -> RenderableType:
     index_width = len(str(n - 1))
@@ -112,15 +112,17 @@ def _heat_map(
     )
     table.add_column(Text("query \\ key", style="dim"), width=label_width, no_wrap=True)
     for j in range(n):
-        table.add_column(Text(f"{j:>{_CELL}}"), width=_CELL, no_wrap=True, justify="right")
+        table.add_column(
+            Text(f"{j:>{CELL_CHARS}}"), width=CELL_CHARS, no_wrap=True, justify="right"
+        )
     for i in range(n):
         cells = []
         for j in range(n):
             if not visible[i, j]:
-                cells.append(Text(f"{'·':>{_CELL}}", style="dim"))
+                cells.append(Text(f"{'·':>{CELL_CHARS}}", style="dim"))
                 continue
             v = float(m[i, j])
-            cell = f"{round(v * 100):>{_CELL}d}"
+            cell = f"{round(v * 100):>{CELL_CHARS}d}"
             cells.append(Text(cell, style=scale.style(v)) if color else Text(cell))
         table.add_row(_label(i, tokens[i], index_width, label_width), *cells)
     return Group(Text(title, style="bold", no_wrap=True, overflow="ellipsis"), table)
@@ -218,8 +220,8 @@ def _draw_text(
     total = t.length
     index_width = len(str(min(total, max_tokens) - 1))
     longest = max(len(tok) for tok in t.tokens)
-    label_width = max(index_width + 1 + min(longest, _LABEL_CHARS), len("query \\ key"))
-    fit = max(1, (console.width - label_width) // _CELL)
+    label_width = max(index_width + 1 + min(longest, LABEL_CHARS), len("query \\ key"))
+    fit = max(1, (console.width - label_width) // CELL_CHARS)
     n = min(total, max_tokens, fit)
     notes = []
     if n < total:
@@ -230,11 +232,11 @@ def _draw_text(
     maps = _maps(report, t)
     shown = np.stack([m[:n, :n] for _, m in maps])
     visible = t.mask[:n, :n]
-    scale = _Scale(shown[:, visible], signed=report.signed and t.rollout is None)
+    scale = ColorScale(shown[:, visible], signed=report.signed and t.rollout is None)
     tables = [
         _heat_map(title, m, visible, t.tokens, n, label_width, scale, color) for title, m in maps
     ]
-    map_width = max(label_width + n * _CELL, *(len(title) for title, _ in maps))
+    map_width = max(label_width + n * CELL_CHARS, *(len(title) for title, _ in maps))
     per_row = max(1, (console.width + _GAP) // (map_width + _GAP))
     console.print()
     if per_row == 1 or len(tables) == 1:
