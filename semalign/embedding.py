@@ -18,7 +18,10 @@ import numpy as np
 
 from semalign.errors import SemalignError
 
-__all__ = ["EMBEDDING_FORMATS", "Embeddings", "embed", "write_embeddings"]
+__all__ = ["BACKENDS", "EMBEDDING_FORMATS", "Embeddings", "embed", "write_embeddings"]
+
+#: Where the forward pass runs.
+BACKENDS = ("jax", "onnx")
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,25 +78,36 @@ def embed(
     which: str = "best",
     normalize: bool = True,
     batch_size: int = 64,
+    backend: str = "jax",
+    model: str | Path | None = None,
 ) -> Embeddings:
-    """Embed texts with a run.
+    """Embed texts with a run, or with its exported ONNX model.
 
     Args:
       source: a run folder, None for the newest under ``runs_dir``, or a
         :class:`~semalign.loading.LoadedRun`.
       texts: the texts.
       runs_dir: where to look for the newest run.
-      which: ``best`` or ``last`` checkpoint.
+      which: ``best`` or ``last`` checkpoint (jax backend).
       normalize: L2-normalise the pooled state (what a similarity run compares).
       batch_size: texts per forward pass.
+      backend: ``jax`` (the checkpoint) or ``onnx`` (the run's ``model.onnx`` in
+        onnxruntime: a similarity export, or a classifier exported with ``--embedding``).
+      model: an ``.onnx`` file instead of the run's (implies ``onnx``).
 
     Returns:
       The :class:`Embeddings`.
 
     Raises:
       DataError: no text or an empty one.
-      RunError: no run, or an incomplete one.
+      RunError: no run, or an incomplete one, or no ``model.onnx`` for ``onnx``.
+      ModelFileError: an ``.onnx`` file that is corrupt, not semalign's, or without an
+        embedding output.
     """
+    if backend not in BACKENDS:
+        raise SemalignError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if model is not None or backend == "onnx":
+        return _embed_onnx(source, texts, runs_dir, model, normalize, batch_size)
     import jax.numpy as jnp
 
     from semalign.data import bucket_boundaries, encode_texts
@@ -130,6 +144,29 @@ def embed(
         loaded.task,
         tuple(texts),
         vectors.astype(np.float32),
+        normalize,
+    )
+
+
+def _embed_onnx(source, texts, runs_dir, model, normalize: bool, batch_size: int) -> Embeddings:
+    from semalign.introspect import check_texts
+    from semalign.runs import exported_model
+    from semalign.runtime import OnnxEncoder
+
+    texts = check_texts(texts)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise SemalignError(f"batch_size must be a positive integer, got {batch_size!r}")
+    encoder = OnnxEncoder(model if model is not None else exported_model(source, runs_dir))
+    try:
+        vectors = encoder.embed(texts, normalize=normalize, batch_size=batch_size)
+    except ValueError as err:  # --raw on a graph that normalises inside
+        raise SemalignError(str(err)) from None
+    return Embeddings(
+        encoder.metadata.get("semalign.run", encoder.path.stem),
+        encoder.metadata.get("semalign.checkpoint", ""),
+        encoder.task,
+        tuple(texts),
+        vectors,
         normalize,
     )
 

@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +25,8 @@ from semalign.export.onnx import (
     DEFAULT_TOLERANCE,
     INPUT_NAMES,
     ExportError,
+    ExportReport,
+    ParityCheck,
     check_out_path,
     check_shapes,
     example_inputs,
@@ -34,44 +35,10 @@ from semalign.export.onnx import (
 )
 from semalign.runs import read_json, resolve_run
 
-__all__ = ["EMBEDDING_OUTPUT", "PairExportReport", "export_pair_encoder"]
+__all__ = ["EMBEDDING_OUTPUT", "export_pair_encoder"]
 
 #: The graph's one output.
 EMBEDDING_OUTPUT = "embedding"
-
-
-@dataclasses.dataclass(frozen=True)
-class PairExportReport:
-    """What :func:`export_pair_encoder` wrote and how well it matches JAX.
-
-    Attributes:
-      path: the ``.onnx`` file.
-      run: the run folder.
-      checkpoint: the checkpoint exported.
-      opset: ONNX opset.
-      max_abs_diff: ``(batch, seq) -> max |onnxruntime − JAX|`` of the embedding.
-      tolerance: the largest difference accepted.
-      seconds: conversion and verification time.
-    """
-
-    path: Path
-    run: Path
-    checkpoint: str
-    opset: int
-    max_abs_diff: dict[str, float]
-    tolerance: float
-    seconds: dict[str, float]
-
-    @property
-    def ok(self) -> bool:
-        """Every check within the tolerance."""
-        return all(d <= self.tolerance for d in self.max_abs_diff.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        out = dataclasses.asdict(self)
-        out["path"], out["run"] = str(self.path), str(self.run)
-        return out
 
 
 def _export_copy(model):
@@ -108,7 +75,7 @@ def export_pair_encoder(
     checkpoint: str = "best",
     tolerance: float = DEFAULT_TOLERANCE,
     shapes: Sequence[tuple[int, int]] | None = None,
-) -> PairExportReport:
+) -> ExportReport:
     """Export a similarity run's encoder to ONNX, verify it in onnxruntime, write it.
 
     Args:
@@ -123,7 +90,8 @@ def export_pair_encoder(
         :func:`semalign.export.check_shapes`.
 
     Returns:
-      The :class:`PairExportReport` (also saved as ``<run>/export.json``).
+      The :class:`~semalign.export.onnx.ExportReport` (also saved as
+      ``<run>/export.json``); its one output is ``embedding``.
 
     Raises:
       RunError: no run, or an incomplete one.
@@ -163,6 +131,7 @@ def export_pair_encoder(
         normalization_mode="prefer_native",
     )
     meta = metadata(
+        task="similarity",
         labels=(),
         tokenizer=loaded.tokenizer,
         model_config=mcfg,
@@ -171,7 +140,6 @@ def export_pair_encoder(
         run=paths.name,
         checkpoint=loaded.checkpoint,
     )
-    meta["semalign.task"] = "similarity"
     meta["semalign.normalized"] = json.dumps(True)
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -184,26 +152,29 @@ def export_pair_encoder(
         session = open_session(staging)
         reference = jax.jit(_embedding_fn(loaded.model))
         rng = np.random.default_rng(0)
-        diffs = {}
+        checks = []
         for batch, seq in tuple(shapes) if shapes is not None else check_shapes(max_len):
             ids, mask = example_inputs(batch, seq, mcfg.vocab_size, rng)
             (got,) = session.run([EMBEDDING_OUTPUT], {"input_ids": ids, "attention_mask": mask})
             d = np.abs(np.asarray(got, np.float64) - np.asarray(reference(ids, mask), np.float64))
-            diffs[f"{batch}x{seq}"] = float(d.max()) if np.all(np.isfinite(d)) else float("nan")
-        report = PairExportReport(
+            diff = float(d.max()) if np.all(np.isfinite(d)) else float("nan")
+            checks.append(ParityCheck(batch, seq, {EMBEDDING_OUTPUT: diff}))
+        report = ExportReport(
             path=out,
             run=paths.root,
             checkpoint=loaded.checkpoint,
             opset=opset,
-            max_abs_diff=diffs,
+            outputs=(EMBEDDING_OUTPUT,),
+            checks=tuple(checks),
             tolerance=tolerance,
             seconds={"convert": round(t1 - t0, 3), "verify": round(time.perf_counter() - t1, 3)},
+            size_bytes=staging.stat().st_size,
         )
         write_json(paths.export_report, report.to_dict())
         if not report.ok:
             raise ExportError(
                 f"parity check failed: onnxruntime differs from JAX by "
-                f"{max(diffs.values()):.3g} (tolerance {tolerance:g}); nothing written, "
+                f"{report.max_abs_diff:.3g} (tolerance {tolerance:g}); nothing written, "
                 f"details in {paths.export_report}"
             )
         os.replace(staging, out)

@@ -111,7 +111,7 @@ def predict(
       RunError: no run, an incomplete run, no ``model.onnx`` in the run.
       ModelFileError: an ``.onnx`` file that is corrupt or not semalign's.
     """
-    from semalign.runs import resolve_run
+    from semalign.runs import exported_model, resolve_run
 
     texts = list(texts)
     if not texts:
@@ -121,14 +121,7 @@ def predict(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if model is not None or backend == "onnx":
-        if model is None:
-            paths = resolve_run(run, runs_dir=runs_dir, require=("config",))
-            if not paths.onnx.is_file():
-                raise RunError(
-                    f"run '{paths.root}' has no model.onnx: export it with "
-                    f"`semalign export onnx --run {paths.root}` or use --backend jax"
-                )
-            model = paths.onnx
+        model = model if model is not None else exported_model(run, runs_dir)
         clf = OnnxClassifier(model)
         preds = clf.predict(texts, batch_size=batch_size)
         return PredictResult("onnx", Path(model), clf.labels, tuple(preds))

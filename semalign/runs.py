@@ -330,6 +330,21 @@ def resolve_run(
     return open_run(run, require=require)
 
 
+def exported_model(run: str | Path | None, runs_dir: str | Path = "runs") -> Path:
+    """The run's ``model.onnx`` (the ``--run`` rule as in :func:`resolve_run`).
+
+    Raises:
+      RunError: no such run, or it was never exported (the message says how to).
+    """
+    paths = resolve_run(run, runs_dir=runs_dir, require=("config",))
+    if not paths.onnx.is_file():
+        raise RunError(
+            f"run '{paths.root}' has no model.onnx: export it with "
+            f"`semalign export onnx --run {paths.root}` or use --backend jax"
+        )
+    return paths.onnx
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return obj.as_posix()

@@ -29,6 +29,8 @@ __all__ = [
     "META_KEYS",
     "ModelFileError",
     "OnnxClassifier",
+    "OnnxEncoder",
+    "OnnxModel",
     "Prediction",
     "encode",
     "open_session",
@@ -184,8 +186,12 @@ def encode(
     return ids, mask
 
 
-class OnnxClassifier:
-    """A classifier exported by ``semalign export onnx``, run by onnxruntime.
+class OnnxModel:
+    """A model exported by ``semalign export onnx``, run by onnxruntime.
+
+    Reads what every export carries (tokenizer, longest sequence, scoring, task) and runs
+    the graph on token ids; :class:`OnnxClassifier` and :class:`OnnxEncoder` add what
+    their task returns.
 
     Args:
       path: the ``.onnx`` file.
@@ -193,9 +199,11 @@ class OnnxClassifier:
       options: full session options (overrides ``threads``).
 
     Attributes:
-      labels: class names in output order.
+      labels: class names in output order (empty for a similarity model).
       max_len: longest token sequence the model takes.
       scoring: the attention scoring it was trained with.
+      task: the run's task (``classification``, ``similarity``); files exported before
+        the key existed are classifiers.
       metadata: every metadata entry of the file.
       outputs: the graph's output names.
 
@@ -231,6 +239,7 @@ class OnnxClassifier:
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self.scoring = self.metadata["semalign.scoring"]
+        self.task = self.metadata.get("semalign.task", "classification")
         self.outputs = tuple(o.name for o in self.session.get_outputs())
 
     def run(
@@ -248,8 +257,9 @@ class OnnxClassifier:
           outputs: names to compute; None = every output of the graph.
 
         Returns:
-          The outputs by name (``probabilities``, ``logits``, and ``embedding`` and
-          ``attention`` when the model was exported with them).
+          The outputs by name (a classifier: ``probabilities``, ``logits``, and
+          ``embedding`` and ``attention`` when exported with them; a similarity model:
+          ``embedding``).
         """
         ids = np.asarray(input_ids, np.int32)
         if ids.ndim != 2 or ids.shape[1] > self.max_len or ids.shape[1] < 1:
@@ -262,18 +272,95 @@ class OnnxClassifier:
         names = list(self.outputs if outputs is None else outputs)
         return dict(zip(names, self.session.run(names, feed), strict=True))
 
-    def probabilities(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        """Class probabilities ``[N, classes]`` of ``texts``, ``batch_size`` at a time."""
+    def _batched(self, texts: Sequence[str], output: str, batch_size: int) -> np.ndarray:
+        """``output`` of every text, ``batch_size`` texts a run, rows in text order."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         texts = list(texts)
-        out = [np.zeros((0, len(self.labels)), np.float32)]
+        out = []
         for i in range(0, len(texts), batch_size):
             ids, mask = encode(self.tokenizer, texts[i : i + batch_size], self.max_len)
-            out.append(self.run(ids, mask, outputs=["probabilities"])["probabilities"])
-        return np.concatenate(out)
+            out.append(self.run(ids, mask, outputs=[output])[output])
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+class OnnxClassifier(OnnxModel):
+    """A classifier exported by ``semalign export onnx``: labels and probabilities.
+
+    Raises:
+      ModelFileError: as :class:`OnnxModel`, or the file is not a classifier.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], **kwargs):
+        super().__init__(path, **kwargs)
+        if "probabilities" not in self.outputs:
+            raise ModelFileError(
+                f"'{self.path}' is a {self.task} model without class probabilities: embed "
+                "texts with it (`semalign embed --backend onnx`, OnnxEncoder)"
+            )
+
+    def probabilities(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities ``[N, classes]`` of ``texts``, ``batch_size`` at a time."""
+        probs = self._batched(texts, "probabilities", batch_size)
+        return probs.reshape(len(list(texts)), len(self.labels)).astype(np.float32)
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 32) -> list[Prediction]:
         """The most probable label of each text, with every class's probability."""
         texts = list(texts)
         return predictions(texts, self.probabilities(texts, batch_size=batch_size), self.labels)
+
+
+class OnnxEncoder(OnnxModel):
+    """Sentence embeddings from an exported model.
+
+    A similarity run's encoder, or a classifier exported with ``--embedding``.
+
+    Attributes:
+      normalized: the graph's embedding already has unit L2 norm (similarity exports).
+
+    Raises:
+      ModelFileError: as :class:`OnnxModel`, or the graph has no ``embedding`` output.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], **kwargs):
+        super().__init__(path, **kwargs)
+        if "embedding" not in self.outputs:
+            raise ModelFileError(
+                f"'{self.path}' has no embedding output: re-export the run with "
+                "`semalign export onnx --embedding --overwrite`"
+            )
+        self.normalized = json.loads(self.metadata.get("semalign.normalized", "false"))
+
+    def embed(
+        self, texts: Sequence[str], *, normalize: bool = True, batch_size: int = 32
+    ) -> np.ndarray:
+        """``[N, dim]`` float32 embeddings of ``texts``.
+
+        Args:
+          texts: the texts.
+          normalize: unit L2 rows (the cosine is then a dot product).
+          batch_size: texts per run.
+
+        Raises:
+          ValueError: ``normalize=False`` on a graph that normalises inside.
+        """
+        if not normalize and self.normalized:
+            raise ValueError(
+                f"'{self.path}' outputs the normalised embedding; the raw pooled state needs "
+                "the run itself (--backend jax)"
+            )
+        vectors = self._batched(texts, "embedding", batch_size).astype(np.float32)
+        if normalize and not self.normalized:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def similarity(
+        self, texts_a: Sequence[str], texts_b: Sequence[str], *, batch_size: int = 32
+    ) -> np.ndarray:
+        """Cosine similarity ``[N]`` of each pair ``(texts_a[i], texts_b[i])``."""
+        texts_a, texts_b = list(texts_a), list(texts_b)
+        if len(texts_a) != len(texts_b):
+            raise ValueError(f"need pairs: got {len(texts_a)} and {len(texts_b)} texts")
+        a = self.embed(texts_a, batch_size=batch_size)
+        b = self.embed(texts_b, batch_size=batch_size)
+        return np.sum(a * b, axis=1)

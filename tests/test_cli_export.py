@@ -166,3 +166,21 @@ def test_benchmark_quick_runs():
     assert out.returncode == 0, out.stderr[-3000:]
     assert "onnxruntime / JAX latency ratio (median)" in out.stdout
     assert "batch   4" in out.stdout and "model-graph/daz" in out.stdout
+
+
+def test_embed_backends_agree_on_a_classifier_exported_with_its_embedding(run):
+    path, _ = run
+    r = runner.invoke(app, ["embed", *TEXTS, "--run", str(path)])
+    assert r.exit_code == 0, r.output
+    by_jax = json.loads(r.output)
+    r = runner.invoke(app, ["embed", *TEXTS, "--run", str(path), "--backend", "onnx"])
+    assert r.exit_code == 0, r.output
+    by_onnx = json.loads(r.output)
+    assert by_onnx["task"] == "classification" and by_onnx["normalized"]
+    np.testing.assert_allclose(by_onnx["embeddings"], by_jax["embeddings"], atol=1e-5)
+    r = runner.invoke(app, ["embed", *TEXTS, "--run", str(path), "--backend", "onnx", "--raw"])
+    assert r.exit_code == 0, r.output
+    raw = np.asarray(json.loads(r.output)["embeddings"])
+    np.testing.assert_allclose(
+        raw / np.linalg.norm(raw, axis=1, keepdims=True), by_jax["embeddings"], atol=1e-5
+    )

@@ -148,3 +148,38 @@ def test_bad_stsb_row_and_options(tmp_path):
     r = invoke("train", "--task", "similarity", "--data", good, "--text-a-column", "q1",
                "--runs-dir", tmp_path / "r")  # fmt: skip
     one_line_error(r, "no column 'q1'", "--text-a-column")
+
+
+def test_export_onnx_of_a_similarity_run_and_embed_with_it(workdir, tmp_path):
+    root, _, _ = workdir
+    run = root / "runs" / "sim"
+    out = tmp_path / "enc.onnx"
+    one_line_error(
+        invoke("export", "onnx", "--run", run, "--out", out, "--with-attention"),
+        "similarity run",
+        "--with-attention",
+    )
+    assert not out.exists()
+    r = invoke("export", "onnx", "--run", run, "--out", out, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["ok"] and report["outputs"] == ["embedding"] and out.is_file()
+    assert report["max_abs_diff"] <= 1e-4 and len(report["checks"]) >= 3
+
+    texts = ["red cat small", "blue dog", "a loud red frog"]
+    by_jax = json.loads(invoke("embed", *texts, "--run", run).output)
+    r = invoke("embed", *texts, "--model", out)
+    assert r.exit_code == 0, r.output
+    by_onnx = json.loads(r.output)
+    assert by_onnx["task"] == "similarity" and by_onnx["texts"] == texts
+    np.testing.assert_allclose(by_onnx["embeddings"], by_jax["embeddings"], atol=1e-5)
+
+    from semalign.runtime import OnnxEncoder
+
+    enc = OnnxEncoder(out)
+    a, b = np.asarray(by_jax["embeddings"][:2]), np.asarray(by_jax["embeddings"][1:])
+    np.testing.assert_allclose(enc.similarity(texts[:2], texts[1:]), np.sum(a * b, 1), atol=1e-5)
+
+    one_line_error(invoke("embed", "a", "--model", out, "--raw"), "normalised", "--backend jax")
+    one_line_error(invoke("predict", "a", "--model", out), "similarity", "embed")
+    one_line_error(invoke("embed", "a", "--run", run, "--backend", "onnx"), "no model.onnx")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
+from semalign.cli.predict import Backend
 
 
 def embed(
@@ -28,7 +29,13 @@ def embed(
         bool,
         typer.Option("--normalize/--raw", help="L2-normalise (default) or keep the pooled state."),
     ] = True,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    backend: Annotated[
+        Backend, typer.Option(help="jax (the checkpoint) or onnx (the run's model.onnx).")
+    ] = Backend.jax,
+    model: Annotated[
+        str | None, typer.Option(help="An exported .onnx file (implies --backend onnx).")
+    ] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last (jax backend).")] = "best",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
 ) -> None:
     """Embed texts with a run (a similarity run's embedding; any run's pooled state)."""
@@ -42,7 +49,13 @@ def embed(
         if out is not None:
             embedding.check_output(out, overwrite=overwrite)
         result = embedding.embed(
-            run, given, runs_dir=runs_dir, which=checkpoint, normalize=normalize
+            run,
+            given,
+            runs_dir=runs_dir,
+            which=checkpoint,
+            normalize=normalize,
+            backend=backend.value,
+            model=model,
         )
         if out is not None:
             path = embedding.write_embeddings(result, out, overwrite=overwrite)

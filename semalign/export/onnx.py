@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,11 +221,13 @@ def metadata(
     outputs: Sequence[str],
     run: str = "",
     checkpoint: str = "",
+    task: str = "classification",
 ) -> dict[str, str]:
-    """The metadata entries :class:`semalign.runtime.OnnxClassifier` reads."""
+    """The metadata entries :mod:`semalign.runtime` reads (``semalign.task`` picks the class)."""
     scoring = model_config.attention.scoring
     return {
         "semalign.version": __version__,
+        "semalign.task": task,
         "semalign.labels": json.dumps(list(labels), ensure_ascii=False),
         "semalign.max_len": str(max_len),
         "semalign.scoring": scoring if isinstance(scoring, str) else ",".join(scoring),
@@ -237,6 +239,13 @@ def metadata(
         "semalign.checkpoint": checkpoint,
         "semalign.tokenizer": tokenizer.to_str(),
     }
+
+
+def _other_tasks() -> dict[str, Callable[..., ExportReport]]:
+    """Run task (config.json ``"task"``) -> its exporter, for tasks other than classification."""
+    from semalign.export_pairs import export_pair_encoder
+
+    return {"similarity": export_pair_encoder}
 
 
 def check_out_path(out: Path, overwrite: bool) -> None:
@@ -297,7 +306,11 @@ def export_onnx(
     tolerance: float = DEFAULT_TOLERANCE,
     shapes: Sequence[tuple[int, int]] | None = None,
 ) -> ExportReport:
-    """Export a run's classifier to ONNX, verify it in onnxruntime, write it and a report.
+    """Export a run's model to ONNX, verify it in onnxruntime, write it and a report.
+
+    A classification run exports ids + mask -> ``probabilities``, ``logits``; a similarity
+    run exports its encoder, ids + mask -> the normalised ``embedding``
+    (:func:`semalign.export_pairs.export_pair_encoder`; ``embedding`` is then implied).
 
     Args:
       run: the run folder; None = the newest under ``runs_dir``.
@@ -324,8 +337,25 @@ def export_onnx(
     paths: RunPaths = resolve_run(run, runs_dir=runs_dir)
     task = read_json(paths.config).get("task", "classification")
     if task != "classification":
-        raise ExportError(
-            f"run '{paths.root}' is a {task} run: ONNX export covers classification runs"
+        exporters = _other_tasks()
+        if task not in exporters:
+            known = ", ".join(["classification", *exporters])
+            raise ExportError(
+                f"run '{paths.root}' is a {task} run: ONNX export covers {known} runs"
+            )
+        if attention:
+            raise ExportError(
+                f"run '{paths.root}' is a {task} run: its graph has one output, the "
+                "embedding; drop --with-attention"
+            )
+        return exporters[task](
+            paths.root,
+            out=out,
+            opset=opset,
+            overwrite=overwrite,
+            checkpoint=checkpoint,
+            tolerance=tolerance,
+            shapes=shapes,
         )
     out = Path(out) if out is not None else paths.onnx
     check_out_path(out, overwrite)  # fail before the slow part
