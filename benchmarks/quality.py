@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,8 @@ def row(name: str, result: dict, wall: float) -> dict:
         "epochs": result["epochs_done"],
         "wall_seconds": round(wall, 1),
         "train_tokens_per_second": round(result["tokens_per_second"]),
+        # Wall times only compare between rows run on an equally quiet machine.
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
