@@ -23,6 +23,10 @@ def parse_scorings(scoring: str | tuple[str, ...] | list[str]) -> tuple[str, ...
     return names
 
 
+#: Largest vocabulary for bigram features: a pair id ``a * vocab + b`` must fit in int32.
+BIGRAM_MAX_VOCAB = 46_340
+
+
 @dataclass(frozen=True)
 class AttentionConfig:
     """How one attention layer compares queries with keys.
@@ -101,6 +105,8 @@ class ModelConfig:
       dropout: dropout on embeddings, residual branches and before the head.
       attention: the attention layers' config.
       dtype: computation dtype (parameters stay float32).
+      bigram_buckets: rows of a hashed bigram embedding added to each token
+        (:mod:`semalign.ngrams`); 0 = none.
 
     """
 
@@ -115,6 +121,7 @@ class ModelConfig:
     dropout: float = 0.3
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     dtype: str = "float32"
+    bigram_buckets: int = 0
 
     def __post_init__(self):
         if isinstance(self.attention, Mapping):
@@ -136,6 +143,13 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.bigram_buckets, int) or self.bigram_buckets < 0:
+            raise ValueError(f"bigram_buckets must be >= 0, got {self.bigram_buckets!r}")
+        if self.bigram_buckets and self.vocab_size > BIGRAM_MAX_VOCAB:
+            raise ValueError(
+                f"bigram features need vocab_size <= {BIGRAM_MAX_VOCAB}, got "
+                f"{self.vocab_size}: lower --vocab-size or drop --bigram-buckets"
+            )
 
     @property
     def head_dim(self) -> int:

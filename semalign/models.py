@@ -9,6 +9,7 @@ from flax import nnx, struct
 from semalign.attention import Capture
 from semalign.config import ModelConfig
 from semalign.layers import EncoderBlock, axes, layer_norm
+from semalign.ngrams import bigram_ids
 from semalign.pooling import POOLINGS, build_pooling
 from semalign.positions import POSITIONS, build_positions
 
@@ -78,6 +79,18 @@ class TextClassifier(nnx.Module):
             embedding_metadata=axes("vocab", "embed"),
             rngs=rngs,
         )
+        # Hashed bigrams (fastText-style); None keeps older checkpoints loadable as is.
+        self.bigrams = (
+            nnx.Embed(
+                config.bigram_buckets + 1,
+                config.dim,
+                embedding_init=nnx.initializers.normal(0.02),
+                embedding_metadata=axes("vocab", "embed"),
+                rngs=rngs,
+            )
+            if config.bigram_buckets
+            else None
+        )
         self.positions = build_positions(config.positions, config.max_len, config.dim, rngs=rngs)
         self.embed_dropout = nnx.Dropout(config.dropout, rngs=rngs)
         self.blocks = nnx.List(
@@ -125,6 +138,11 @@ class TextClassifier(nnx.Module):
         # A clipped take, not Embed's default lookup: out-of-range ids must not turn into
         # NaN (which an ONNX converter can spread over the whole output).
         x = jnp.take(self.embed.embedding[...], ids, axis=0, mode="clip")
+        if self.bigrams is not None:
+            rows = bigram_ids(
+                ids, valid, vocab_size=self.config.vocab_size, buckets=self.config.bigram_buckets
+            )
+            x = x + jnp.take(self.bigrams.embedding[...], rows, axis=0, mode="clip")
         x = (x + self.positions(ids.shape[1])).astype(self.dtype)
         x = self.embed_dropout(x)
         caps = []

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Attributes of a TextClassifier that make up the encoder trunk (what ``encode`` uses).
-_TRUNK = ("embed", "positions", "embed_dropout", "blocks", "final_norm", "pool")
+_TRUNK = ("embed", "bigrams", "positions", "embed_dropout", "blocks", "final_norm", "pool")
 
 
 def _adopt_trunk(module: nnx.Module, config: ModelConfig, rngs: nnx.Rngs) -> None:

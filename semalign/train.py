@@ -215,7 +215,9 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     # Validate the model options and the mesh before touching data or disk.
     from semalign.models import check_names
 
-    probe = model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len)
+    probe = model_config(
+        req.model, vocab_size=req.data.vocab_size, num_classes=2, max_len=req.data.max_len
+    )
     check_names(probe)
     mesh = _mesh(req, probe.attention.heads)
     if req.resume is not None:

@@ -169,7 +169,11 @@ def train_pairs(req: PairTrainRequest, reporter: Reporter | None = None) -> Pair
     t0 = time.perf_counter()
     task = _task(req.task)
     req = dataclasses.replace(req, loss=task.check_loss(req.loss))
-    check_names(model_config(req.model, vocab_size=64, num_classes=2, max_len=req.data.max_len))
+    check_names(
+        model_config(
+            req.model, vocab_size=req.data.vocab_size, num_classes=2, max_len=req.data.max_len
+        )
+    )
     if req.resume is not None:
         run, req, progress = _resume(req)
         splits = _load(req.data)

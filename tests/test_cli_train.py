@@ -132,4 +132,9 @@ def test_bad_options(tmp_path):
     )
     one_line_error(runner.invoke(app, ["train", *runs, *SMALL, "--heads", "3"]), "heads=3")
     one_line_error(runner.invoke(app, ["train", *runs, *SMALL, "--window", "x"]), "--window")
+    one_line_error(
+        runner.invoke(app, ["train", *runs, *SMALL, "--bigram-buckets", "-1"]), "bigram_buckets"
+    )
+    big = [*SMALL, "--bigram-buckets", "8", "--vocab-size", "50000"]
+    one_line_error(runner.invoke(app, ["train", *runs, *big]), "vocab_size <= 46340")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

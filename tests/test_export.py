@@ -18,7 +18,9 @@ SEQS = (1, 5, MAX_LEN)
 ATOL = 1e-4
 
 
-def tiny_model(scoring_name: str, *, positions="learned", pooling="mean", **attention):
+def tiny_model(
+    scoring_name: str, *, positions="learned", pooling="mean", bigram_buckets=0, **attention
+):
     # batch_chunk=0: the reference runs eagerly without lax.map, so the matrix stays fast;
     # the chunked default is checked end to end in test_cli_export.
     cfg = ModelConfig(
@@ -30,6 +32,7 @@ def tiny_model(scoring_name: str, *, positions="learned", pooling="mean", **atte
         max_len=MAX_LEN,
         positions=positions,
         pooling=pooling,
+        bigram_buckets=bigram_buckets,
         attention=AttentionConfig(
             scoring=scoring_name, heads=2, key_block=4, batch_chunk=0, **attention
         ),
@@ -109,6 +112,12 @@ def test_mixed_heads_with_every_output(name, mask):
 )
 def test_positions_and_poolings(positions, pooling):
     model = tiny_model("cosine", positions=positions, pooling=pooling, window=(1, 0))
+    assert max(max_diffs(model, convert(model, embedding=True), embedding=True).values()) <= ATOL
+
+
+@pytest.mark.parametrize("name", ["dot", "differential"])
+def test_hashed_bigram_features_export(name):
+    model = tiny_model(name, bigram_buckets=37)
     assert max(max_diffs(model, convert(model, embedding=True), embedding=True).values()) <= ATOL
 
 

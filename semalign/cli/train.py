@@ -104,6 +104,7 @@ def model_options(o: dict) -> dict:
         "pooling": o["pooling"].value,
         "dropout": o["dropout"],
         "dtype": o["dtype"].value,
+        "bigram_buckets": o["bigram_buckets"],
         "attention": {
             "scoring": o["scoring"],
             "heads": o["heads"],
@@ -165,6 +166,10 @@ def train(
     tokenizer: Annotated[Tokenizer, typer.Option(help="Tokenizer model.")] = Tokenizer.wordpiece,
     positions: Annotated[Positions, typer.Option(help="Position encoding.")] = Positions.learned,
     pooling: Annotated[Pooling, typer.Option(help="Pooling of token states.")] = Pooling.mean,
+    bigram_buckets: Annotated[
+        int,
+        typer.Option(help="Hashed bigram embedding rows added to each token (0: none)."),
+    ] = 0,
     causal: Annotated[bool, typer.Option(help="Causal attention mask.")] = False,
     window: Annotated[
         str | None, typer.Option(help="Local attention window: N or LEFT,RIGHT.")
