@@ -29,8 +29,10 @@ __all__ = [
     "embedding_projector",
     "fit",
     "open_for_resume",
+    "parameter_count",
     "restore_progress",
     "running_metrics",
+    "write_run_config",
 ]
 
 #: Train metrics are fetched from the device every this many steps (fewer host syncs).
@@ -91,7 +93,6 @@ class FitOutcome:
       validation: report of the kept weights on the validation split (None if unfinished).
       test: report on the test split (None if unfinished).
       tokens_per_second: real training tokens per second of step time in this call.
-      step: global optimisation step reached.
     """
 
     epochs_done: int
@@ -101,7 +102,6 @@ class FitOutcome:
     validation: Any
     test: Any
     tokens_per_second: float
-    step: int
 
 
 def better(cfg: TrainConfig, value: float, best: float | None) -> bool:
@@ -182,12 +182,12 @@ def fit(
     val_batches: Sequence,
     test_batches: Callable[[], Sequence],
     progress: Progress,
-    tracker,
-    log,
+    tokenizer,
     reporter,
     steps_per_epoch: int,
     stop_after: int | None = None,
     lead: bool = True,
+    tensorboard: bool = True,
     lr_at: Callable[[int], Any] | None = None,
 ) -> FitOutcome:
     """Run epochs ``progress.epoch + 1 ..`` until done, stopped early or ``stop_after``.
@@ -196,7 +196,8 @@ def fit(
     evaluate on ``val_batches``, write an orbax checkpoint (best pointer when the
     monitored number improves), ``metrics.jsonl``, TensorBoard scalars and
     ``state.json``. When training is finished, the best weights are restored (if
-    ``cfg.restore_best``) and evaluated on validation and test.
+    ``cfg.restore_best``) and evaluated on validation and test, and the token embeddings
+    go to TensorBoard's projector.
 
     Args:
       cfg: optimisation settings (epochs, patience, monitor, min_delta, restore_best).
@@ -209,12 +210,12 @@ def fit(
       val_batches: validation batches.
       test_batches: builds the test batches (only when training finishes).
       progress: where a resumed run stands (:class:`Progress` () for a new run).
-      tracker: TensorBoard tracker (or the null tracker).
-      log: ``metrics.jsonl`` writer.
+      tokenizer: the run's tokenizer (vocabulary of the embedding projector).
       reporter: progress sink (:class:`semalign.train.Reporter`).
       steps_per_epoch: optimisation steps in an epoch (global step of a resumed run).
       stop_after: stop after this many epochs in this call.
       lead: this process writes logs, events and pointers (process 0).
+      tensorboard: write TensorBoard events (the lead process only).
       lr_at: step -> learning rate, for logs.
 
     Returns:
@@ -223,7 +224,10 @@ def fit(
     import jax
 
     from semalign import checkpoints
+    from semalign.tracking import MetricsLog, make_tracker
 
+    tracker = make_tracker(run.events, enabled=tensorboard and lead)
+    log = MetricsLog(run.metrics)
     start = progress.epoch
     best, best_epoch, bad = progress.best, progress.best_epoch, progress.bad_epochs
     step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start
@@ -253,9 +257,10 @@ def fit(
         step_tokens += tokens
 
         val = objective.evaluate(steps, val_batches)
-        improved = better(cfg, objective.monitored(cfg, val), best)
+        metric = objective.monitored(cfg, val)
+        improved = better(cfg, metric, best)
         if improved:
-            best, best_epoch, bad = objective.monitored(cfg, val), epoch, 0
+            best, best_epoch, bad = metric, epoch, 0
         else:
             bad += 1
         trained = running_metrics(sums, tokens / max(epoch_seconds, 1e-9))
@@ -289,7 +294,7 @@ def fit(
             if record["lr"] is not None:
                 scalars["train/lr"] = record["lr"]
             tracker.scalars(global_step, scalars)
-            if objective.after_epoch is not None:
+            if tensorboard and objective.after_epoch is not None:
                 objective.after_epoch(model, tracker, global_step)
             write_json(
                 run.state,
@@ -329,6 +334,10 @@ def fit(
                 global_step,
                 {f"test/{k}": v for k, v in test_report.scalars().items() if k != "count"},
             )
+        if lead and tensorboard:
+            embedding_projector(tracker, model, tokenizer, global_step)
+    tracker.flush()
+    tracker.close()
     return FitOutcome(
         epochs_done=epoch,
         best_epoch=best_epoch,
@@ -337,7 +346,33 @@ def fit(
         validation=val_report,
         test=test_report,
         tokens_per_second=step_tokens / max(step_seconds, 1e-9),
-        step=global_step,
+    )
+
+
+def parameter_count(model) -> int:
+    """Number of trainable (``nnx.Param``) scalars of ``model``."""
+    import jax
+    from flax import nnx
+
+    return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def write_run_config(run: RunPaths, *, task: str, data, train: TrainConfig, model, **extra) -> None:
+    """``config.json``: version, task, data / train / model configs (+ task extras)."""
+    import dataclasses
+
+    from semalign import __version__
+
+    write_json(
+        run.config,
+        {
+            "version": __version__,
+            "task": task,
+            **extra,
+            "data": dataclasses.asdict(data),
+            "train": dataclasses.asdict(train),
+            "model": model.to_dict(),
+        },
     )
 
 

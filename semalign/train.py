@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from semalign import __version__
 from semalign.config import DataConfig, ModelConfig, TrainConfig
 from semalign.data import (
     Splits,
@@ -268,12 +267,17 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
     import jax
     from flax import nnx
 
-    from semalign.fit import Objective, embedding_projector, fit, restore_progress
+    from semalign.fit import (
+        Objective,
+        fit,
+        parameter_count,
+        restore_progress,
+        write_run_config,
+    )
     from semalign.models import TextClassifier
     from semalign.optim import learning_rate, optimizer
     from semalign.pipeline import batches, encode
     from semalign.steps import Steps
-    from semalign.tracking import MetricsLog, make_tracker
 
     cfg, data = req.train, req.data
     mcfg = model_config(
@@ -282,16 +286,7 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
         num_classes=len(labels),
         max_len=data.max_len,
     )
-    write_json(
-        run.config,
-        {
-            "version": __version__,
-            "task": "classification",
-            "data": dataclasses.asdict(data),
-            "train": dataclasses.asdict(cfg),
-            "model": mcfg.to_dict(),
-        },
-    )
+    write_run_config(run, task="classification", data=data, train=cfg, model=mcfg)
     enc = {
         name: encode(getattr(splits, name), tokenizer, labels, data.max_len)
         for name in ("train", "validation", "test")
@@ -308,10 +303,7 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
     opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
     progress = restore_progress(run, progress, model, opt)
     steps = Steps(model, opt, l1=cfg.l1, l2=cfg.l2, mesh=mesh)
-    n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
     stats = batch_stats(first)
-    lead = jax.process_index() == 0
-    tracker = make_tracker(run.events, enabled=req.tensorboard and lead)
     reporter.start(
         {
             "run": str(run.root),
@@ -320,7 +312,7 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
             "duplicates_removed": splits.duplicates_removed,
             "labels": list(labels),
             "vocab": tokenizer.get_vocab_size(),
-            "parameters": n_params,
+            "parameters": parameter_count(model),
             "shapes": sorted({tuple(b.ids.shape) for b in first}),
             "padding_fraction": stats.padding_fraction,
             "steps_per_epoch": steps_per_epoch,
@@ -336,11 +328,7 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
         score_name="accuracy",
         tokens=lambda b: int(np.count_nonzero(b.ids)),
         test_record=lambda r: {**r.scalars(), "confusion": [list(row) for row in r.confusion]},
-        after_epoch=(
-            (lambda m, tr, step: _attention_image(tr, m, probe, step, run.root.name))
-            if req.tensorboard  # the picture exists only for TensorBoard
-            else None
-        ),
+        after_epoch=lambda m, tr, step: _attention_image(tr, m, probe, step, run.root.name),
     )
     out = fit(
         cfg=cfg,
@@ -353,18 +341,14 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
         val_batches=batches(enc["validation"], data, batch_size=cfg.batch_size, shuffle=False),
         test_batches=lambda: batches(enc["test"], data, batch_size=cfg.batch_size, shuffle=False),
         progress=progress,
-        tracker=tracker,
-        log=MetricsLog(run.metrics),
+        tokenizer=tokenizer,
         reporter=reporter,
         steps_per_epoch=steps_per_epoch,
         stop_after=req.stop_after,
-        lead=lead,
+        lead=jax.process_index() == 0,
+        tensorboard=req.tensorboard,
         lr_at=learning_rate(cfg, steps_per_epoch),
     )
-    if out.finished and lead:
-        embedding_projector(tracker, model, tokenizer, out.step)
-    tracker.flush()
-    tracker.close()
     return TrainResult(
         run=run.root,
         epochs_done=out.epochs_done,

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from semalign import __version__
 from semalign.config import TrainConfig
 from semalign.data.pairs import PairDataConfig, PairExamples, PairSplits
 from semalign.errors import DataError, RunError
@@ -221,15 +220,19 @@ def _batches(enc, data: PairDataConfig, batch_size: int, *, shuffle: bool, seed=
 
 
 def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> PairTrainResult:
-    import jax
     from flax import nnx
 
     from semalign.data.pairs import encode_pairs
     from semalign.evaluate_pairs import evaluate_pair_batches
-    from semalign.fit import Objective, embedding_projector, fit, restore_progress
+    from semalign.fit import (
+        Objective,
+        fit,
+        parameter_count,
+        restore_progress,
+        write_run_config,
+    )
     from semalign.optim import learning_rate, optimizer
     from semalign.pair_steps import PairSteps
-    from semalign.tracking import MetricsLog, make_tracker
 
     cfg, data = req.train, req.data
     mcfg = model_config(
@@ -238,17 +241,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> 
         num_classes=max(len(classes), 2),
         max_len=data.max_len,
     )
-    write_json(
-        run.config,
-        {
-            "version": __version__,
-            "task": task.name,
-            "loss": req.loss,
-            "data": dataclasses.asdict(data),
-            "train": dataclasses.asdict(cfg),
-            "model": mcfg.to_dict(),
-        },
-    )
+    write_run_config(run, task=task.name, loss=req.loss, data=data, train=cfg, model=mcfg)
     enc = {
         name: encode_pairs(getattr(splits, name), tokenizer, max_len=data.max_len, classes=classes)
         for name in ("train", "validation", "test")
@@ -267,10 +260,8 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> 
         l1=cfg.l1,
         l2=cfg.l2,
     )
-    n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
     shapes = sorted({tuple(int(d) for d in b.ids_a.shape) for b in first})
     padded = sum(2 * b.ids_a.size for b in first)
-    tracker = make_tracker(run.events, enabled=req.tensorboard)
     reporter.start(
         {
             "run": str(run.root),
@@ -281,7 +272,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> 
             "duplicates_removed": splits.duplicates_removed,
             "labels": list(classes),
             "vocab": tokenizer.get_vocab_size(),
-            "parameters": n_params,
+            "parameters": parameter_count(model),
             "shapes": shapes,
             "padding_fraction": 1.0 - enc["train"].real_tokens / max(padded, 1),
             "steps_per_epoch": steps_per_epoch,
@@ -313,17 +304,13 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> 
         val_batches=_batches(enc["validation"], data, cfg.batch_size, shuffle=False),
         test_batches=lambda: _batches(enc["test"], data, cfg.batch_size, shuffle=False),
         progress=progress,
-        tracker=tracker,
-        log=MetricsLog(run.metrics),
+        tokenizer=tokenizer,
         reporter=reporter,
         steps_per_epoch=steps_per_epoch,
         stop_after=req.stop_after,
+        tensorboard=req.tensorboard,
         lr_at=learning_rate(cfg, steps_per_epoch),
     )
-    if out.finished:
-        embedding_projector(tracker, model, tokenizer, out.step)
-    tracker.flush()
-    tracker.close()
     return PairTrainResult(
         run=run.root,
         task=task.name,
