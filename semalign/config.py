@@ -23,6 +23,20 @@ def parse_scorings(scoring: str | tuple[str, ...] | list[str]) -> tuple[str, ...
     return names
 
 
+def check_tokenization(vocab_size: int, max_len: int, max_buckets: int) -> None:
+    """Validate the tokenization fields shared by single-text and pair data configs.
+
+    Raises:
+      ValueError: naming the field and the value received.
+    """
+    if vocab_size < 16:
+        raise ValueError(f"vocab_size must be >= 16, got {vocab_size!r}")
+    if max_len < 2:
+        raise ValueError(f"max_len must be >= 2 (room for [CLS] and a token), got {max_len!r}")
+    if max_buckets < 1:
+        raise ValueError(f"max_buckets must be >= 1, got {max_buckets!r}")
+
+
 #: Largest vocabulary for bigram features: a pair id ``a * vocab + b`` must fit in int32.
 BIGRAM_MAX_VOCAB = 46_340
 
@@ -211,14 +225,7 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset is None and self.data is None:
             raise ValueError("give a built-in dataset name or a data file")
-        if self.vocab_size < 16:
-            raise ValueError(f"vocab_size must be >= 16, got {self.vocab_size!r}")
-        if self.max_len < 2:
-            raise ValueError(
-                f"max_len must be >= 2 (room for [CLS] and a token), got {self.max_len!r}"
-            )
-        if self.max_buckets < 1:
-            raise ValueError(f"max_buckets must be >= 1, got {self.max_buckets!r}")
+        check_tokenization(self.vocab_size, self.max_len, self.max_buckets)
 
     @property
     def source(self) -> str:

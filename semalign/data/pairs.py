@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from semalign.config import check_tokenization
 from semalign.data.batching import bucket_groups
 from semalign.data.examples import Examples
 from semalign.data.readers import read_table_text, table_rows
@@ -212,14 +213,7 @@ class PairDataConfig:
             )
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.vocab_size < 16:
-            raise ValueError(f"vocab_size must be >= 16, got {self.vocab_size!r}")
-        if self.max_len < 2:
-            raise ValueError(
-                f"max_len must be >= 2 (room for [CLS] and a token), got {self.max_len!r}"
-            )
-        if self.max_buckets < 1:
-            raise ValueError(f"max_buckets must be >= 1, got {self.max_buckets!r}")
+        check_tokenization(self.vocab_size, self.max_len, self.max_buckets)
         if self.score_range is not None:
             low, high = (float(x) for x in self.score_range)
             if not high > low:
