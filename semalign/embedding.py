@@ -104,19 +104,20 @@ def embed(
       ModelFileError: an ``.onnx`` file that is corrupt, not semalign's, or without an
         embedding output.
     """
+    from semalign.introspect import check_texts  # no JAX: the onnx path stays JAX-free
+
     if backend not in BACKENDS:
         raise SemalignError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    texts = check_texts(texts)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise SemalignError(f"batch_size must be a positive integer, got {batch_size!r}")
     if model is not None or backend == "onnx":
         return _embed_onnx(source, texts, runs_dir, model, normalize, batch_size)
     import jax.numpy as jnp
 
     from semalign.data import bucket_boundaries, encode_texts
-    from semalign.introspect import check_texts
     from semalign.loading import LoadedRun, load_run
 
-    texts = check_texts(texts)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise SemalignError(f"batch_size must be a positive integer, got {batch_size!r}")
     loaded = (
         source
         if isinstance(source, LoadedRun)
@@ -149,13 +150,9 @@ def embed(
 
 
 def _embed_onnx(source, texts, runs_dir, model, normalize: bool, batch_size: int) -> Embeddings:
-    from semalign.introspect import check_texts
     from semalign.runs import exported_model
     from semalign.runtime import OnnxEncoder
 
-    texts = check_texts(texts)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise SemalignError(f"batch_size must be a positive integer, got {batch_size!r}")
     encoder = OnnxEncoder(model if model is not None else exported_model(source, runs_dir))
     try:
         vectors = encoder.embed(texts, normalize=normalize, batch_size=batch_size)
