@@ -41,8 +41,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign import scoring
-from semalign.attention import attend, build_mask
+from semalign.attention import attend, build_mask, scoring
 
 FUSED_GOAL = 1.15  # every fused scoring at most this many times the reference
 

@@ -64,9 +64,9 @@ def bench_scoring(scoring: str, args) -> dict:
     from flax import nnx
 
     from semalign.config import AttentionConfig, ModelConfig
-    from semalign.export._graph import convert
     from semalign.models import TextClassifier
     from semalign.runtime import session_options
+    from semalign.workflows.export._graph import convert
 
     cfg = ModelConfig(
         vocab_size=args.vocab,

@@ -115,8 +115,8 @@ def _build_semalign(arm: Arm):
     from semalign.config import AttentionConfig, ModelConfig, TrainConfig
     from semalign.data import Batch
     from semalign.models import TextClassifier
-    from semalign.optim import optimizer
-    from semalign.steps import Steps
+    from semalign.workflows.optim import optimizer
+    from semalign.workflows.steps import Steps
 
     dim, heads = SIZES[arm.size]
     cfg = ModelConfig(
@@ -161,7 +161,7 @@ def _microbatch_train(model, optimizer, rows: int, devices: int = 1):
 
     On a CPU the activations of a few examples stay in cache through the whole forward and
     backward pass; the summed gradient is divided by the batch's weight once, so the loss
-    and the update are those of :class:`semalign.steps.Steps` (up to float rounding and the
+    and the update are those of ``Steps`` (up to float rounding and the
     dropout draws). With ``devices > 1`` (host devices, one per core) each device runs the
     micro-batch loop on its share of the rows under ``shard_map`` (dropout keys folded with
     the device index) and the gradients are summed across devices (``psum``).
@@ -173,7 +173,7 @@ def _microbatch_train(model, optimizer, rows: int, devices: int = 1):
     from jax.sharding import PartitionSpec
 
     from semalign import sharding
-    from semalign.steps import weighted_cross_entropy
+    from semalign.workflows.steps import weighted_cross_entropy
 
     model.train()
     graph, params, rest = nnx.split(model, nnx.Param, ...)

@@ -120,7 +120,7 @@ class ModelConfig:
       attention: the attention layers' config.
       dtype: computation dtype (parameters stay float32).
       bigram_buckets: rows of a hashed bigram embedding added to each token
-        (:mod:`semalign.ngrams`); 0 = none.
+        (:mod:`semalign.nn.ngrams`); 0 = none.
 
     """
 

@@ -196,11 +196,11 @@ def evaluate_pair_run(req) -> Any:
     """``semalign evaluate`` for a similarity or pair-classification run.
 
     Args:
-      req: a :class:`semalign.evaluate.EvaluationRequest`; ``data`` may name another
+      req: a :class:`semalign.workflows.evaluate.EvaluationRequest`; ``data`` may name another
         pair file or folder (its columns from the request, else the run's).
 
     Returns:
-      A :class:`semalign.evaluate.EvaluationResult` whose report is a
+      A :class:`semalign.workflows.evaluate.EvaluationResult` whose report is a
       :class:`SimilarityReport` or a classification report.
 
     Raises:
@@ -214,10 +214,10 @@ def evaluate_pair_run(req) -> Any:
         make_pair_batches,
         read_pairs,
     )
-    from semalign.evaluate import EvaluationResult
-    from semalign.loading import load_run
     from semalign.pair_steps import PairEvaluator
     from semalign.pair_tasks import TASKS
+    from semalign.workflows.evaluate import EvaluationResult
+    from semalign.workflows.loading import load_run
 
     if req.dataset is not None:
         raise DataError(

@@ -3,7 +3,7 @@
 The graph goes from ``input_ids`` and ``attention_mask`` (int32 ``[B, S]``, symbolic
 ``B`` and ``S <= max_len``) to the pooled, L2-normalised ``embedding`` ``[B, dim]``: the
 cosine of two texts is the dot product of two graph outputs. It reuses the classifier
-export's pieces (:mod:`semalign.export`): the onnxruntime-friendly attention layer, the
+export's pieces (:mod:`semalign.workflows.export`): the onnxruntime-friendly attention layer, the
 converter set-up, the atomic writer and the metadata; the export is checked against the
 JAX forward pass in onnxruntime at several shapes before anything is written.
 """
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semalign.export.onnx import (
+from semalign.runs import read_json, resolve_run
+from semalign.workflows.export.onnx import (
     DEFAULT_OPSET,
     DEFAULT_TOLERANCE,
     INPUT_NAMES,
@@ -33,7 +34,6 @@ from semalign.export.onnx import (
     metadata,
     write_model,
 )
-from semalign.runs import read_json, resolve_run
 
 __all__ = ["EMBEDDING_OUTPUT", "export_pair_encoder"]
 
@@ -45,8 +45,8 @@ def _export_copy(model):
     """A copy with explicit, unchunked attention in onnxruntime-friendly operators."""
     from flax import nnx
 
-    from semalign.export._graph import OnnxAttention
     from semalign.pair_models import PairEncoder
+    from semalign.workflows.export._graph import OnnxAttention
 
     cfg = model.config
     attention = dataclasses.replace(cfg.attention, fused=False, batch_chunk=0)
@@ -87,10 +87,10 @@ def export_pair_encoder(
       checkpoint: ``best`` or ``last``.
       tolerance: largest |onnxruntime − JAX| accepted.
       shapes: ``(batch, seq)`` pairs to check; default
-        :func:`semalign.export.check_shapes`.
+        :func:`semalign.workflows.export.check_shapes`.
 
     Returns:
-      The :class:`~semalign.export.onnx.ExportReport` (also saved as
+      The :class:`~semalign.workflows.export.onnx.ExportReport` (also saved as
       ``<run>/export.json``); its one output is ``embedding``.
 
     Raises:
@@ -102,10 +102,10 @@ def export_pair_encoder(
     import jax.numpy as jnp
     from jax2onnx import to_onnx
 
-    from semalign.export._graph import load_converters
-    from semalign.loading import load_run
     from semalign.runs import write_json
     from semalign.runtime import open_session
+    from semalign.workflows.export._graph import load_converters
+    from semalign.workflows.loading import load_run
 
     paths = resolve_run(run, runs_dir=runs_dir)
     task = read_json(paths.config).get("task", "classification")

@@ -8,10 +8,10 @@ from flax import nnx, struct
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
-from semalign.layers import EncoderBlock, axes, layer_norm
-from semalign.ngrams import bigram_ids
-from semalign.pooling import POOLINGS, build_pooling
-from semalign.positions import POSITIONS, build_positions
+from semalign.nn.layers import EncoderBlock, axes, layer_norm
+from semalign.nn.ngrams import bigram_ids
+from semalign.nn.pooling import POOLINGS, build_pooling
+from semalign.nn.positions import POSITIONS, build_positions
 
 PAD_ID = 0
 
@@ -22,7 +22,7 @@ def check_names(config: ModelConfig) -> None:
     Raises:
       ValueError: naming the received value and the choices.
     """
-    from semalign import scoring
+    from semalign.attention import scoring
 
     for name in set(config.attention.head_scorings):
         scoring.get(name)

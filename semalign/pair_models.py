@@ -26,8 +26,8 @@ from flax import nnx, struct
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
-from semalign.layers import MultiHeadAttention, axes, layer_norm
 from semalign.models import TextClassifier, check_names
+from semalign.nn.layers import MultiHeadAttention, axes, layer_norm
 
 __all__ = [
     "PairClassifier",

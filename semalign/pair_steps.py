@@ -3,7 +3,7 @@
 A step takes a :class:`~semalign.data.pairs.PairBatch` ``(ids_a, ids_b, targets,
 weights)``. What the loss and the evaluation outputs are comes from the task
 (:mod:`semalign.pair_tasks`); the split state, donation, L1/L2 penalties, syncing and
-restoring are those of :class:`semalign.steps.Steps`. Single device: the mesh path of
+restoring are those of :class:`semalign.workflows.steps.Steps`. Single device: the mesh path of
 :class:`Steps` is not used for pairs.
 """
 
@@ -17,7 +17,7 @@ import optax
 from flax import nnx
 
 from semalign.data.pairs import PairBatch
-from semalign.steps import Steps, weight_penalty
+from semalign.workflows.steps import Steps, weight_penalty
 
 __all__ = ["PairEvaluator", "PairLoss", "PairOutputs", "PairSteps"]
 

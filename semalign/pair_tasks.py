@@ -27,7 +27,7 @@ from semalign.evaluate_pairs import (
 from semalign.pair_models import PairClassifier, PairEncoder
 from semalign.pair_steps import PairLoss, PairOutputs
 from semalign.similarity import LOSSES, cosine
-from semalign.steps import weighted_cross_entropy
+from semalign.workflows.steps import weighted_cross_entropy
 
 __all__ = ["TASKS", "PairTask", "register"]
 

@@ -38,13 +38,13 @@ def write_reviews_csv(path: str | Path, n: int = 160, seed: int = 0) -> Path:
 
 
 def tiny_request(data: str | Path, runs_dir: str | Path, **kw: Any):
-    """A :class:`semalign.train.TrainRequest` for a model that trains in seconds.
+    """A :class:`semalign.workflows.train.TrainRequest` for a model that trains in seconds.
 
     Keyword arguments: ``scoring`` (str), ``train`` (TrainConfig overrides), ``model``
     (model overrides, ``attention`` merged), anything else goes to ``TrainRequest``.
     """
     from semalign.config import DataConfig, TrainConfig
-    from semalign.train import TrainRequest
+    from semalign.workflows.train import TrainRequest
 
     train_kw = {"epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": 0, "seed": 0}
     train_kw.update(kw.pop("train", {}))
@@ -64,7 +64,7 @@ def tiny_request(data: str | Path, runs_dir: str | Path, **kw: Any):
 
 def tiny_run(folder: str | Path, name: str = "tiny", **kw: Any) -> Path:
     """Train a tiny classifier on :func:`write_reviews_csv` data; returns the run folder."""
-    from semalign.train import train
+    from semalign.workflows.train import train
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

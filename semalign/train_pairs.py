@@ -1,8 +1,8 @@
 """Training on sentence pairs: similarity (CoSENT / cosine-MSE) or pair classification.
 
 The run folder, checkpoints (best and last, resumable), tokenizer, TensorBoard events,
-``metrics.jsonl`` and the :class:`~semalign.train.Reporter` protocol are those of
-:func:`semalign.train.train`; ``config.json`` also records ``"task"`` and ``"loss"``, and
+``metrics.jsonl`` and the :class:`~semalign.workflows.train.Reporter` protocol are those of
+:func:`semalign.workflows.train.train`; ``config.json`` also records ``"task"`` and ``"loss"``, and
 its ``"data"`` section is a :class:`~semalign.data.pairs.PairDataConfig`. What differs
 by task (model, loss, evaluation, the number model selection maximises) comes from
 :data:`semalign.pair_tasks.TASKS`.
@@ -26,9 +26,9 @@ import numpy as np
 from semalign.config import TrainConfig
 from semalign.data.pairs import PairDataConfig, PairExamples, PairSplits
 from semalign.errors import DataError, RunError
-from semalign.fit import open_for_resume
 from semalign.runs import create_run, default_run_name, read_json, write_json
-from semalign.train import DATA_DEPENDENT, Reporter, SilentReporter, model_config
+from semalign.workflows.fit import open_for_resume
+from semalign.workflows.train import DATA_DEPENDENT, Reporter, SilentReporter, model_config
 
 __all__ = ["PairTrainRequest", "PairTrainResult", "train_pairs"]
 
@@ -67,7 +67,7 @@ class PairTrainRequest:
 
 @dataclass(frozen=True)
 class PairTrainResult:
-    """What a pair training call produced (see :class:`semalign.train.TrainResult`).
+    """What a pair training call produced (see :class:`semalign.workflows.train.TrainResult`).
 
     ``validation`` and ``test`` are :class:`~semalign.evaluate_pairs.SimilarityReport`
     (similarity) or :class:`~semalign.metrics.ClassificationReport` (pair classification).
@@ -224,15 +224,15 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0) -> 
 
     from semalign.data.pairs import encode_pairs
     from semalign.evaluate_pairs import evaluate_pair_batches
-    from semalign.fit import (
+    from semalign.pair_steps import PairSteps
+    from semalign.workflows.fit import (
         Objective,
         fit,
         parameter_count,
         restore_progress,
         write_run_config,
     )
-    from semalign.optim import learning_rate, optimizer
-    from semalign.pair_steps import PairSteps
+    from semalign.workflows.optim import learning_rate, optimizer
 
     cfg, data = req.train, req.data
     mcfg = model_config(

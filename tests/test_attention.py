@@ -80,8 +80,7 @@ def test_explicit_dot_matches_jax_reference():
     """Our explicit dot path against jax.nn.dot_product_attention itself."""
     from flax import nnx
 
-    from semalign import scoring
-    from semalign.attention import attend
+    from semalign.attention import attend, scoring
 
     r = np.random.default_rng(0)
     q, k, v = (r.standard_normal((2, 6, 2, 8)).astype(np.float32) for _ in range(3))

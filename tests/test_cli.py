@@ -33,7 +33,7 @@ def test_version():
 
 
 def test_scorings_json_lists_every_registered_scoring():
-    from semalign import scoring
+    from semalign.attention import scoring
 
     r = runner.invoke(app, ["scorings", "--json"])
     assert r.exit_code == 0, r.output

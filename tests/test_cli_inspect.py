@@ -13,8 +13,8 @@ from test_introspect import recompute_layer0
 from typer.testing import CliRunner
 
 from semalign.cli import app
-from semalign.loading import load_run
 from semalign.testing import tiny_run
+from semalign.workflows.loading import load_run
 
 runner = CliRunner()
 TEXT = "the movie was great"

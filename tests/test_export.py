@@ -6,11 +6,11 @@ import onnxruntime as ort
 import pytest
 from flax import nnx
 
-from semalign import scoring
+from semalign.attention import scoring
 from semalign.config import AttentionConfig, ModelConfig
-from semalign.export import check_shapes, output_names
-from semalign.export._graph import OnnxAttention, convert, export_model, forward_fn
 from semalign.models import TextClassifier
+from semalign.workflows.export import check_shapes, output_names
+from semalign.workflows.export._graph import OnnxAttention, convert, export_model, forward_fn
 
 MAX_LEN = 12
 MASKS = {"padding": {}, "causal": {"causal": True}, "local": {"window": (2, 1)}}

@@ -1,4 +1,4 @@
-"""semalign.introspect and semalign.render, on models built directly (no training).
+"""semalign.workflows.introspect and semalign.render, on models built directly (no training).
 
 The numbers are checked against an independent numpy recomputation from the parameters
 (tests/reference.py holds every scoring), the rollout against a hand-written loop.
@@ -19,13 +19,13 @@ from PIL import Image
 from rich.console import Console
 from test_scoring import params_of
 
-from semalign import introspect, render, scoring
 from semalign.config import AttentionConfig, ModelConfig
 from semalign.data import train_tokenizer
 from semalign.errors import DataError, SemalignError
 from semalign.models import TextClassifier
 from semalign.render import dump, figures, html, terminal
 from semalign.testing import write_reviews_csv
+from semalign.workflows import introspect, render, scoring
 
 ALL = scoring.available()
 MIXED = ("dot,cosine", "l1,diff-transformer")

@@ -22,7 +22,7 @@ def runs(tmp_path) -> Path:
 
 
 def test_classification_run_predicts_as_before(runs):
-    from semalign.predict import predict
+    from semalign.workflows.predict import predict
 
     want = EXPECTED["classification"]
     got = predict(want["texts"], run=runs / "classification")
@@ -33,7 +33,7 @@ def test_classification_run_predicts_as_before(runs):
 
 
 def test_similarity_run_embeds_as_before(runs):
-    from semalign.embedding import embed
+    from semalign.workflows.embed import embed
 
     want = EXPECTED["similarity"]
     got = embed(str(runs / "similarity"), want["texts"])
@@ -41,7 +41,7 @@ def test_similarity_run_embeds_as_before(runs):
 
 
 def test_pair_classification_run_aligns_as_before(runs):
-    from semalign.alignment import align
+    from semalign.workflows.align import align
 
     want = EXPECTED["pair-classification"]
     got = align(str(runs / "pair-classification"), want["text_a"], want["text_b"])

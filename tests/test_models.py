@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from semalign import scoring
+from semalign.attention import scoring
 from semalign.config import AttentionConfig, ModelConfig
-from semalign.layers import MultiHeadAttention, head_groups
 from semalign.models import TextClassifier
+from semalign.nn.layers import MultiHeadAttention, head_groups
 
 
 def model(scoring_name="dot", **kw):
@@ -149,7 +149,7 @@ def test_bad_input_named(make, match):
 
 
 def test_sinusoidal_table_closed_form():
-    from semalign.positions import sinusoidal_table
+    from semalign.nn.positions import sinusoidal_table
 
     length, dim = 7, 10
     ref = np.zeros((length, dim))

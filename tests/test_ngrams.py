@@ -8,7 +8,7 @@ from flax import nnx
 
 from semalign.config import ModelConfig
 from semalign.models import TextClassifier
-from semalign.ngrams import bigram_ids
+from semalign.nn.ngrams import bigram_ids
 
 
 def reference(ids: np.ndarray, vocab: int, buckets: int) -> np.ndarray:

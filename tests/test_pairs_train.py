@@ -8,15 +8,15 @@ import pytest
 from flax import nnx
 from pair_data import write_pairs
 
-from semalign.alignment import align
 from semalign.config import TrainConfig
 from semalign.data.pairs import PairDataConfig
-from semalign.embedding import embed
-from semalign.evaluate import EvaluationRequest, evaluate
 from semalign.evaluate_pairs import SimilarityReport
-from semalign.loading import load_run
 from semalign.pair_models import PairClassifier, PairEncoder
 from semalign.train_pairs import PairTrainRequest, train_pairs
+from semalign.workflows.align import align
+from semalign.workflows.embed import embed
+from semalign.workflows.evaluate import EvaluationRequest, evaluate
+from semalign.workflows.loading import load_run
 
 MODEL = {"dim": 16, "mlp_ratio": 1, "dropout": 0.0, "attention": {"scoring": "dot", "heads": 2}}
 

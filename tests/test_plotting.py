@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from semalign.errors import SemalignError
-from semalign.plotting import attention_figure, figure_to_rgb, save_figure
+from semalign.tracking.plotting import attention_figure, figure_to_rgb, save_figure
 
 TOKENS = ["the", "cat", "sat", "$5", "."]
 

@@ -13,11 +13,11 @@ from flax import nnx
 from semalign.config import AttentionConfig, ModelConfig
 from semalign.data import encode_texts, train_tokenizer
 from semalign.errors import SemalignError
-from semalign.export import metadata, output_names, write_model
-from semalign.export._graph import convert, forward_fn
 from semalign.models import TextClassifier
 from semalign.runtime import ModelFileError, OnnxClassifier, encode, session_options
 from semalign.testing import BAD, FILL, GOOD
+from semalign.workflows.export import metadata, output_names, write_model
+from semalign.workflows.export._graph import convert, forward_fn
 
 LABELS = ("neg", "neutral", "pos")
 TEXTS = ["a great film", "the plot was dull and a mess", "", "fun " * 40]
@@ -87,7 +87,7 @@ def test_serves_where_jax_cannot_be_imported(exported):
             sys.modules[name] = None  # any import of them now raises ImportError
         from semalign.runtime import OnnxClassifier
         probs = OnnxClassifier({str(path)!r}).probabilities(["a great film", "dull"])
-        from semalign.predict import predict
+        from semalign.workflows.predict import predict
         res = predict(["a great film"], model={str(path)!r})
         from semalign.cli import app
         try:
@@ -106,7 +106,7 @@ def test_serves_where_jax_cannot_be_imported(exported):
 
 
 def test_runtime_imports_no_jax():
-    code = "import sys, semalign.runtime, semalign.predict; print(sorted(m for m in ('jax', 'flax') if m in sys.modules))"  # noqa: E501
+    code = "import sys, semalign.runtime, semalign.workflows.predict; print(sorted(m for m in ('jax', 'flax') if m in sys.modules))"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -9,9 +9,8 @@ import pytest
 import reference
 from flax import nnx
 
-from semalign import scoring
-from semalign.attention import attend, build_mask
-from semalign.scoring._diff_transformer import lambda_init, rms_norm
+from semalign.attention import attend, build_mask, scoring
+from semalign.attention.scoring._diff_transformer import lambda_init, rms_norm
 
 ALL = scoring.available()
 FUSED = [n for n in ALL if scoring.get(n).fused]
@@ -194,7 +193,7 @@ def test_length_one_and_batch_one(name):
 
 
 def test_blocked_l1_equals_naive_and_bounds_memory():
-    from semalign.scoring._distance import l1_logits, l1_naive
+    from semalign.attention.scoring._distance import l1_logits, l1_naive
 
     r = np.random.default_rng(0)
     q = r.standard_normal((2, 37, 2, 16)).astype(np.float32)
@@ -226,7 +225,7 @@ def test_blocked_l1_equals_naive_and_bounds_memory():
 
 def test_differential_identity():
     """[q_i; q_{i-1}]·[k_j; -k_{j-1}] == q_i·k_j - q_{i-1}·k_{j-1} == Δq·k_j + q_{i-1}·Δk."""
-    from semalign.scoring._differential import (
+    from semalign.attention.scoring._differential import (
         differential_dot_form,
         differential_logits,
         shift_right,

@@ -15,12 +15,12 @@ WORKER = textwrap.dedent(
     import json, sys
     import jax, numpy as np, optax
     from flax import nnx
-    from semalign import checkpoints, sharding
+    from semalign.runs import checkpoints, sharding
     from semalign.config import AttentionConfig, ModelConfig, TrainConfig
     from semalign.data import Batch
     from semalign.models import TextClassifier
-    from semalign.optim import optimizer
-    from semalign.steps import Steps
+    from semalign.workflows.optim import optimizer
+    from semalign.workflows.steps import Steps
 
     assert jax.device_count() == 8, jax.devices()
     CFG = ModelConfig(vocab_size=64, num_classes=3, dim=16, max_len=12, dropout=0.1,

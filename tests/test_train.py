@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from semalign.evaluate import EvaluationRequest, evaluate
 from semalign.testing import tiny_request, write_reviews_csv
-from semalign.train import train
+from semalign.workflows.evaluate import EvaluationRequest, evaluate
+from semalign.workflows.train import train
 
 
 def write_dataset(path, n=160, seed=0):
@@ -100,7 +100,7 @@ def test_tensorboard_events_read_back(trained):
 
 
 def _params(run):
-    from semalign.loading import load_run
+    from semalign.workflows.loading import load_run
 
     loaded = load_run(run, which="last")
     return jax.tree.leaves(nnx.to_pure_dict(nnx.state(loaded.model, nnx.Param)))

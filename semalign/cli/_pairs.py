@@ -76,9 +76,9 @@ def train_pairs(o: dict[str, Any]) -> None:
         from semalign.data.pairs import PairDataConfig
         from semalign.errors import DataError
         from semalign.runs import newest_run
-        from semalign.train import SilentReporter
         from semalign.train_pairs import PairTrainRequest
         from semalign.train_pairs import train_pairs as run_training
+        from semalign.workflows.train import SilentReporter
 
         if o["data"] is None:
             raise DataError(

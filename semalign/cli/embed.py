@@ -40,7 +40,8 @@ def embed(
 ) -> None:
     """Embed texts with a run (a similarity run's embedding; any run's pooled state)."""
     with user_errors():
-        from semalign import embedding, introspect
+        from semalign.workflows import embed as embedding
+        from semalign.workflows import introspect
 
         given = list(texts or [])
         if file is not None:

@@ -42,8 +42,8 @@ def evaluate(
 ) -> None:
     """Accuracy, macro-F1, per-class P/R/F1 and confusion; Pearson/Spearman for similarity."""
     with user_errors():
-        from semalign.evaluate import EvaluationRequest
-        from semalign.evaluate import evaluate as run_evaluation
+        from semalign.workflows.evaluate import EvaluationRequest
+        from semalign.workflows.evaluate import evaluate as run_evaluation
 
         result = run_evaluation(
             EvaluationRequest(

@@ -39,7 +39,7 @@ def onnx(
 ) -> None:
     """Token ids + mask -> probabilities in one graph with symbolic batch and sequence axes."""
     with user_errors():
-        from semalign.export.onnx import export_onnx
+        from semalign.workflows.export.onnx import export_onnx
 
         report = export_onnx(
             run,

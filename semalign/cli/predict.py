@@ -35,9 +35,9 @@ def predict(
 ) -> None:
     """Label and class probabilities of each TEXT (and each line of --file)."""
     with user_errors():
-        # semalign.predict imports JAX only for the jax backend.
-        from semalign.predict import predict as run_predict
-        from semalign.predict import read_texts
+        # semalign.workflows.predict imports JAX only for the jax backend.
+        from semalign.workflows.predict import predict as run_predict
+        from semalign.workflows.predict import read_texts
 
         all_texts = list(texts or []) + (read_texts(file) if file is not None else [])
         result = run_predict(

@@ -16,7 +16,7 @@ def scorings(
     from rich.console import Console
     from rich.table import Table
 
-    from semalign import scoring
+    from semalign.attention import scoring
 
     specs = [scoring.get(name) for name in scoring.available()]
     if as_json:

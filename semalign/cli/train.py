@@ -230,8 +230,8 @@ def train(
     with user_errors():
         from semalign.config import DataConfig
         from semalign.runs import newest_run
-        from semalign.train import SilentReporter, TrainRequest
-        from semalign.train import train as run_training
+        from semalign.workflows.train import SilentReporter, TrainRequest
+        from semalign.workflows.train import train as run_training
 
         resume_path = None
         if resume:

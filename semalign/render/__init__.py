@@ -1,4 +1,4 @@
-"""Renderers of an :class:`~semalign.introspect.AttentionReport`, one module per format.
+"""Renderers of an :class:`~semalign.workflows.introspect.AttentionReport`, one module per format.
 
 ============  ==========================================================  ========
 format        what                                                        module
@@ -30,7 +30,7 @@ from semalign.errors import SemalignError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from semalign.introspect import AttentionReport
+    from semalign.workflows.introspect import AttentionReport
 
 __all__ = [
     "RENDERERS",

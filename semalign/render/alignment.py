@@ -1,4 +1,4 @@
-"""Renderers of an :class:`~semalign.alignment.AlignmentReport` (``inspect --pair``).
+"""Renderers of an :class:`~semalign.workflows.align.AlignmentReport` (``inspect --pair``).
 
 ``terminal``: the A × B matrix (mean over the selected heads; text A's tokens down, text
 B's across, cells weight × 100) and the best-aligned token pairs; ``json``: every number;
@@ -19,12 +19,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from semalign.introspect import is_signed
 from semalign.render import Renderer
 from semalign.render.terminal import CELL_CHARS, LABEL_CHARS, ColorScale, has_color
+from semalign.workflows.introspect import is_signed
 
 if TYPE_CHECKING:
-    from semalign.alignment import AlignmentReport
+    from semalign.workflows.align import AlignmentReport
 
 __all__ = ["ALIGNMENT_FORMATS", "BEST_PAIRS", "draw", "json_text", "write_figure", "write_json"]
 
@@ -121,7 +121,7 @@ def write_json(report: AlignmentReport, paths: Sequence[Path]) -> None:
 
 def write_figure(report: AlignmentReport, paths: Sequence[Path]) -> None:
     """One heat map per selected head; PNG or SVG by the suffix."""
-    from semalign.plotting import attention_figure, save_figure
+    from semalign.tracking.plotting import attention_figure, save_figure
 
     fig = attention_figure(
         np.asarray(report.weights)[None],

@@ -30,14 +30,14 @@ import numpy as np
 from semalign.render._files import write_bytes
 
 if TYPE_CHECKING:
-    from semalign.introspect import AttentionReport
+    from semalign.workflows.introspect import AttentionReport
 
 #: Identifies the layout of a dump; bumped when it changes.
 FORMAT = "semalign-attention/1"
 
 
 def _header(report: AttentionReport) -> dict[str, Any]:
-    from semalign.introspect import ROLLOUT_RULE
+    from semalign.workflows.introspect import ROLLOUT_RULE
 
     return {
         "format": FORMAT,

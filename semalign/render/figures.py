@@ -1,6 +1,6 @@
 """PNG and SVG: per text, a layers × heads grid of heat maps (or the rollout map).
 
-Drawn with :func:`semalign.plotting.attention_figure` (matplotlib without pyplot, safe
+Drawn with :func:`semalign.tracking.plotting.attention_figure` (matplotlib without pyplot, safe
 headless): token labels on both axes, one shared colour scale (diverging when weights
 can be negative, as DIFF-Transformer's), panels labelled ``layer l`` and
 ``head h (scoring)``, and a title naming the run, the scoring, the layers and heads,
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semalign.plotting import attention_figure, save_figure
+from semalign.tracking.plotting import attention_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from semalign.introspect import AttentionReport
+    from semalign.workflows.introspect import AttentionReport
 
 _TITLE_TEXT_CHARS = 60
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semalign.introspect import is_signed
 from semalign.render._files import write_bytes
+from semalign.workflows.introspect import is_signed
 
 if TYPE_CHECKING:
-    from semalign.introspect import AttentionReport
+    from semalign.workflows.introspect import AttentionReport
 
 _DIGITS = 5  # decimals kept for display; JSON / NPZ hold the exact values
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from semalign.introspect import AttentionReport, TextAttention
+    from semalign.workflows.introspect import AttentionReport, TextAttention
 
 #: Most tokens a heat map shows; more need ``--format html``.
 MAX_TOKENS = 40
@@ -194,7 +194,7 @@ def draw(report: AttentionReport, console: Console, *, max_tokens: int = MAX_TOK
     """Print ``report`` on ``console`` (one block per text).
 
     Args:
-      report: from :func:`semalign.introspect.attention`.
+      report: from :func:`semalign.workflows.introspect.attention`.
       console: where to draw; its width bounds the maps and decides whether several sit
         side by side; colour follows :func:`has_color`.
       max_tokens: most tokens per map.

@@ -126,8 +126,8 @@ def predict(
         preds = clf.predict(texts, batch_size=batch_size)
         return PredictResult("onnx", Path(model), clf.labels, tuple(preds))
 
-    from semalign.loading import load_run
     from semalign.runs import read_json
+    from semalign.workflows.loading import load_run
 
     paths = resolve_run(run, runs_dir=runs_dir)
     task = read_json(paths.config).get("task", "classification")

@@ -194,7 +194,7 @@ def verify(
     """
     import jax
 
-    from semalign.export._graph import forward_fn
+    from semalign.workflows.export._graph import forward_fn
 
     reference = jax.jit(forward_fn(model, embedding=embedding, attention=attention))
     names = output_names(embedding=embedding, attention=attention)
@@ -360,9 +360,9 @@ def export_onnx(
     out = Path(out) if out is not None else paths.onnx
     check_out_path(out, overwrite)  # fail before the slow part
 
-    from semalign.export._graph import convert
-    from semalign.loading import load_run
     from semalign.runtime import open_session
+    from semalign.workflows.export._graph import convert
+    from semalign.workflows.loading import load_run
 
     loaded = load_run(paths.root, which=checkpoint)
     mcfg = loaded.model_config

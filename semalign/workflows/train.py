@@ -26,7 +26,6 @@ from semalign.data import (
     tokens_of,
     train_tokenizer,
 )
-from semalign.fit import Progress, open_for_resume
 from semalign.metrics import ClassificationReport, classification_report
 from semalign.runs import (
     RunPaths,
@@ -35,6 +34,7 @@ from semalign.runs import (
     read_json,
     write_json,
 )
+from semalign.workflows.fit import Progress, open_for_resume
 
 #: Model fields that depend on the data and are filled in by :func:`train`.
 DATA_DEPENDENT = ("vocab_size", "num_classes", "max_len")
@@ -267,17 +267,17 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
     import jax
     from flax import nnx
 
-    from semalign.fit import (
+    from semalign.models import TextClassifier
+    from semalign.pipeline import batches, encode
+    from semalign.workflows.fit import (
         Objective,
         fit,
         parameter_count,
         restore_progress,
         write_run_config,
     )
-    from semalign.models import TextClassifier
-    from semalign.optim import learning_rate, optimizer
-    from semalign.pipeline import batches, encode
-    from semalign.steps import Steps
+    from semalign.workflows.optim import learning_rate, optimizer
+    from semalign.workflows.steps import Steps
 
     cfg, data = req.train, req.data
     mcfg = model_config(
@@ -374,7 +374,7 @@ def _probe_sentence(splits: Splits, tokenizer, max_len: int) -> tuple[np.ndarray
 
 
 def _attention_image(tracker, model, probe, step: int, title: str) -> None:
-    from semalign.plotting import attention_figure, figure_to_rgb
+    from semalign.tracking.plotting import attention_figure, figure_to_rgb
 
     ids, tokens = probe
     model.eval()

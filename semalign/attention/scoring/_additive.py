@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign.scoring._base import Scoring
-from semalign.scoring._blocks import map_key_blocks
-from semalign.scoring._registry import BuildContext, ScoringSpec, register
+from semalign.attention.scoring._base import Scoring
+from semalign.attention.scoring._blocks import map_key_blocks
+from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 
 def additive_logits(

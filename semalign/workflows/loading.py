@@ -100,7 +100,7 @@ def load_run(
     """
     from flax import nnx
 
-    from semalign import checkpoints
+    from semalign.runs import checkpoints
 
     paths = resolve_run(run, runs_dir=runs_dir)
     mcfg, dcfg, tcfg = read_configs(paths)

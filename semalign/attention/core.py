@@ -5,7 +5,7 @@ Pure functions. Shapes follow ``jax.nn.dot_product_attention``:
 * ``q``: ``[batch, q_len, heads, d]``, ``k`` / ``v``: ``[batch, k_len, heads, d]``
 * logits, weights and masks: ``[batch, heads, q_len, k_len]`` (masks broadcastable)
 
-A scorer (see :mod:`semalign.scoring`) turns ``q`` and ``k`` into logits; this module
+A scorer (see :mod:`semalign.attention.scoring`) turns ``q`` and ``k`` into logits; this module
 turns logits into attention. Two paths share one meaning:
 
 * the explicit path materialises logits and weights (needed for dropout on the weights
@@ -236,7 +236,7 @@ def fused_dot_attention(form: DotForm, v: jax.Array, mask: jax.Array | None) -> 
 
 
 class Scorer(Protocol):
-    """What :func:`attend` needs from a scoring (see :class:`semalign.scoring.Scoring`)."""
+    """What :func:`attend` needs from a scoring (:class:`semalign.attention.scoring.Scoring`)."""
 
     fusable: bool
 

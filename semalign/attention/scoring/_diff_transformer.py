@@ -19,8 +19,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from semalign.attention import DotForm, fused_dot_attention, masked_softmax
-from semalign.scoring._base import Scoring
-from semalign.scoring._registry import BuildContext, ScoringSpec, register
+from semalign.attention.scoring._base import Scoring
+from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 RMS_EPS = 1e-5
 

@@ -85,7 +85,7 @@ def embed(
 
     Args:
       source: a run folder, None for the newest under ``runs_dir``, or a
-        :class:`~semalign.loading.LoadedRun`.
+        :class:`~semalign.workflows.loading.LoadedRun`.
       texts: the texts.
       runs_dir: where to look for the newest run.
       which: ``best`` or ``last`` checkpoint (jax backend).
@@ -104,7 +104,7 @@ def embed(
       ModelFileError: an ``.onnx`` file that is corrupt, not semalign's, or without an
         embedding output.
     """
-    from semalign.introspect import check_texts  # no JAX: the onnx path stays JAX-free
+    from semalign.workflows.introspect import check_texts  # no JAX: the onnx path stays JAX-free
 
     if backend not in BACKENDS:
         raise SemalignError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -116,7 +116,7 @@ def embed(
     import jax.numpy as jnp
 
     from semalign.data import bucket_boundaries, encode_texts
-    from semalign.loading import LoadedRun, load_run
+    from semalign.workflows.loading import LoadedRun, load_run
 
     loaded = (
         source

@@ -5,7 +5,7 @@ runs. Serving the result needs only :mod:`semalign.runtime` (numpy, onnxruntime,
 tokenizers).
 """
 
-from semalign.export.onnx import (
+from semalign.workflows.export.onnx import (
     DEFAULT_OPSET,
     DEFAULT_TOLERANCE,
     ExportError,

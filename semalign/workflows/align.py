@@ -183,7 +183,7 @@ def align(
 
     Args:
       source: a run folder, None for the newest under ``runs_dir``, or a
-        :class:`~semalign.loading.LoadedRun`.
+        :class:`~semalign.workflows.loading.LoadedRun`.
       text_a: the first text (queries).
       text_b: the second text (keys).
       head: a 0-based head index, ``"last"``, or ``"all"`` / None.
@@ -201,8 +201,8 @@ def align(
     import jax.numpy as jnp
 
     from semalign.data import bucket_boundaries
-    from semalign.introspect import pick
-    from semalign.loading import LoadedRun, load_run
+    from semalign.workflows.introspect import pick
+    from semalign.workflows.loading import LoadedRun, load_run
 
     loaded = (
         source

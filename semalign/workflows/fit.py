@@ -1,6 +1,6 @@
 """The epoch loop shared by every task: train, validate, select, checkpoint, stop, test.
 
-:func:`semalign.train.train` (classification) and :func:`semalign.train_pairs.train_pairs`
+:func:`semalign.workflows.train.train` (classification) and :func:`semalign.train_pairs.train_pairs`
 (similarity, pair classification) build the data, model and compiled steps, then hand
 them to :func:`fit` with an :class:`Objective` that says what differs by task: how to
 evaluate, which number model selection maximises, and how many real tokens a batch
@@ -164,7 +164,7 @@ def restore_progress(run: RunPaths, progress: Progress | None, model, optimizer)
     """Load the last checkpoint into ``model`` and ``optimizer`` when resuming."""
     if progress is None:
         return Progress()
-    from semalign import checkpoints
+    from semalign.runs import checkpoints
 
     checkpoints.restore(run.checkpoints, {"model": model, "optimizer": optimizer}, "last")
     return progress
@@ -204,14 +204,14 @@ def fit(
       run: the run folder.
       model: the NNX model (synced from ``steps`` before saving).
       optimizer: its ``nnx.Optimizer``.
-      steps: compiled :class:`semalign.steps.Steps` (or a subclass) over both.
+      steps: compiled :class:`semalign.workflows.steps.Steps` (or a subclass) over both.
       objective: what differs by task.
       train_batches: epoch index -> that epoch's training batches.
       val_batches: validation batches.
       test_batches: builds the test batches (only when training finishes).
       progress: where a resumed run stands (:class:`Progress` () for a new run).
       tokenizer: the run's tokenizer (vocabulary of the embedding projector).
-      reporter: progress sink (:class:`semalign.train.Reporter`).
+      reporter: progress sink (:class:`semalign.workflows.train.Reporter`).
       steps_per_epoch: optimisation steps in an epoch (global step of a resumed run).
       stop_after: stop after this many epochs in this call.
       lead: this process writes logs, events and pointers (process 0).
@@ -223,7 +223,7 @@ def fit(
     """
     import jax
 
-    from semalign import checkpoints
+    from semalign.runs import checkpoints
     from semalign.tracking import MetricsLog, make_tracker
 
     tracker = make_tracker(run.events, enabled=tensorboard and lead)

@@ -15,7 +15,7 @@ own, and ``Einsum`` is slow there. ``kernel="onnxruntime"`` swaps each attention
 
 A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
 output is multiplied by a ``[batch, q, 1, 1]`` row flag instead of masking the big
-tensor twice. Every export is checked against the JAX model (:mod:`semalign.export.onnx`).
+tensor twice. Every export is checked against the JAX model (:mod:`semalign.workflows.export.onnx`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import jax.numpy as jnp
 from flax import nnx
 
 from semalign.attention import MASK_VALUE, Capture, build_mask, row_has_keys
-from semalign.export.onnx import DEFAULT_OPSET, INPUT_NAMES, output_names
-from semalign.layers import MultiHeadAttention
+from semalign.attention.scoring import Scoring
 from semalign.models import TextClassifier
-from semalign.scoring import Scoring
+from semalign.nn.layers import MultiHeadAttention
+from semalign.workflows.export.onnx import DEFAULT_OPSET, INPUT_NAMES, output_names
 
 KERNELS = ("onnxruntime", "model")
 

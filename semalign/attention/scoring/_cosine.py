@@ -9,8 +9,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from semalign.attention import DotForm
-from semalign.scoring._base import Scoring
-from semalign.scoring._registry import BuildContext, ScoringSpec, register
+from semalign.attention.scoring._base import Scoring
+from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 #: τ starts at 10 and is clamped to at most 100 (Liu et al. 2022, Swin Transformer V2).
 TAU_INIT = 10.0

@@ -38,7 +38,7 @@ __all__ = [
     "session_options",
 ]
 
-#: Metadata keys written by :mod:`semalign.export.onnx` and read here.
+#: Metadata keys written by :mod:`semalign.workflows.export.onnx` and read here.
 META_KEYS = (
     "semalign.version",
     "semalign.labels",

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from semalign.attention import DotForm
-from semalign.scoring._base import FunctionScoring, Scoring
-from semalign.scoring._registry import ScoringSpec, register
+from semalign.attention.scoring._base import FunctionScoring, Scoring
+from semalign.attention.scoring._registry import ScoringSpec, register
 
 
 def dot_logits(q: jax.Array, k: jax.Array) -> jax.Array:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flax import nnx
 
-from semalign.scoring._base import Scoring
+from semalign.attention.scoring._base import Scoring
 
 
 @dataclass(frozen=True)

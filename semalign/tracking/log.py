@@ -128,7 +128,7 @@ class TensorBoardTracker:
             tag: the image's name.
             step: the global step.
             image: ``[height, width, 3]`` uint8, e.g. from
-                :func:`semalign.plotting.figure_to_rgb`.
+                :func:`semalign.tracking.plotting.figure_to_rgb`.
 
         Raises:
             ValueError: if ``image`` is not ``[height, width, 3]`` uint8.

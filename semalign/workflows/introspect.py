@@ -50,7 +50,7 @@ __all__ = [
 
 def is_signed(name: str) -> bool:
     """Whether the scoring ``name`` gives weights that can be negative (registry flag)."""
-    from semalign import scoring  # lazy: reports are read and rendered without JAX
+    from semalign.attention import scoring  # lazy: reports are read and rendered without JAX
 
     return scoring.get(name).signed
 
@@ -357,7 +357,7 @@ def _source(source: Any, tokenizer, labels, runs_dir, which, name):
     """``(model, tokenizer, labels, run name, checkpoint, max_len)`` from any source."""
     from flax import nnx
 
-    from semalign.loading import LoadedRun, load_run
+    from semalign.workflows.loading import LoadedRun, load_run
 
     if source is None or isinstance(source, str | Path):
         source = load_run(source, runs_dir=runs_dir, which=which)
@@ -415,7 +415,7 @@ def attention(
 
     Args:
       source: a run folder, None for the newest run under ``runs_dir``, a
-        :class:`semalign.loading.LoadedRun`, or a
+        :class:`semalign.workflows.loading.LoadedRun`, or a
         :class:`semalign.models.TextClassifier` (then ``tokenizer`` is needed; the
         model is switched to eval mode).
       texts: one text or several.

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from semalign.attention import DotForm
-from semalign.scoring._base import FunctionScoring
-from semalign.scoring._blocks import map_key_blocks
-from semalign.scoring._registry import BuildContext, ScoringSpec, register
+from semalign.attention.scoring._base import FunctionScoring
+from semalign.attention.scoring._blocks import map_key_blocks
+from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 
 def l2_logits(q: jax.Array, k: jax.Array) -> jax.Array:

@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign import scoring
-from semalign.attention import Capture, attend, build_mask
+from semalign.attention import Capture, attend, build_mask, scoring
 from semalign.config import AttentionConfig
 
 

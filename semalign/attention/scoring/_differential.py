@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from semalign.attention import DotForm
-from semalign.scoring._base import FunctionScoring
-from semalign.scoring._registry import ScoringSpec, register
+from semalign.attention.scoring._base import FunctionScoring
+from semalign.attention.scoring._registry import ScoringSpec, register
 
 
 def shift_right(x: jax.Array) -> jax.Array:

@@ -112,8 +112,8 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
       DataError: unreadable data, or labels the run never saw.
     """
     from semalign.errors import RunError
-    from semalign.loading import run_task
     from semalign.runs import resolve_run
+    from semalign.workflows.loading import run_task
 
     task = run_task(resolve_run(req.run, runs_dir=req.runs_dir))
     evaluators = _evaluators()
@@ -123,10 +123,10 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
 
 
 def _evaluate_classification(req: EvaluationRequest) -> EvaluationResult:
-    from semalign.loading import load_run
     from semalign.pipeline import batches, encode, load_examples
-    from semalign.steps import Steps
-    from semalign.train import evaluate_batches
+    from semalign.workflows.loading import load_run
+    from semalign.workflows.steps import Steps
+    from semalign.workflows.train import evaluate_batches
 
     loaded = load_run(req.run, runs_dir=req.runs_dir, which=req.checkpoint)
     data, split = _data_for(req, loaded.data_config)
