@@ -19,13 +19,15 @@ from PIL import Image
 from rich.console import Console
 from test_scoring import params_of
 
+from semalign import render
+from semalign.attention import scoring
 from semalign.config import AttentionConfig, ModelConfig
 from semalign.data import train_tokenizer
 from semalign.errors import DataError, SemalignError
 from semalign.models import TextClassifier
 from semalign.render import dump, figures, html, terminal
 from semalign.testing import write_reviews_csv
-from semalign.workflows import introspect, render, scoring
+from semalign.workflows import introspect
 
 ALL = scoring.available()
 MIXED = ("dot,cosine", "l1,diff-transformer")

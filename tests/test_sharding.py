@@ -15,7 +15,8 @@ WORKER = textwrap.dedent(
     import json, sys
     import jax, numpy as np, optax
     from flax import nnx
-    from semalign.runs import checkpoints, sharding
+    from semalign import sharding
+    from semalign.runs import checkpoints
     from semalign.config import AttentionConfig, ModelConfig, TrainConfig
     from semalign.data import Batch
     from semalign.models import TextClassifier

@@ -76,7 +76,8 @@ def inspect(
 
     console = Console(no_color=not color, highlight=False)
     with user_errors():
-        from semalign.workflows import introspect, render
+        from semalign import render
+        from semalign.workflows import introspect
 
         given = list(texts or [])
         if file is not None:
@@ -104,10 +105,10 @@ def _inspect_pair(o: dict) -> None:
 
     console = Console(no_color=not o["color"], highlight=False)
     with user_errors():
+        from semalign import render
         from semalign.errors import SemalignError
         from semalign.render.alignment import ALIGNMENT_FORMATS
         from semalign.workflows import align as alignment
-        from semalign.workflows import render
 
         given = list(o["texts"] or [])
         if len(given) != 1 or o["file"] is not None:
