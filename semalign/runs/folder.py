@@ -37,6 +37,7 @@ __all__ = [
     "RunPaths",
     "create_run",
     "default_run_name",
+    "exported_model",
     "newest_run",
     "open_run",
     "read_json",
