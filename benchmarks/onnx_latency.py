@@ -64,9 +64,9 @@ def bench_scoring(scoring: str, args) -> dict:
     from flax import nnx
 
     from semalign.config import AttentionConfig, ModelConfig
-    from semalign.models import TextClassifier
     from semalign.runtime import session_options
-    from semalign.workflows.export._graph import convert
+    from semalign.tasks.classification.model import Classifier
+    from semalign.workflows.export.graph import convert
 
     cfg = ModelConfig(
         vocab_size=args.vocab,
@@ -76,7 +76,7 @@ def bench_scoring(scoring: str, args) -> dict:
         max_len=args.max_len,
         attention=AttentionConfig(scoring=scoring, heads=args.heads),
     )
-    model = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    model = Classifier(cfg, rngs=nnx.Rngs(0))
     model.eval()
 
     @jax.jit

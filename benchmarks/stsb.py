@@ -56,9 +56,10 @@ def run_one(data: Path, scoring: str, settings: dict, runs_dir: Path) -> dict:
     """Train one scoring; returns its result row (correlations × 100)."""
     from semalign.config import TrainConfig
     from semalign.data.pairs import PairDataConfig
-    from semalign.train_pairs import PairTrainRequest, train_pairs
+    from semalign.workflows.train import TrainRequest
+    from semalign.workflows.train import train as train_pairs
 
-    req = PairTrainRequest(
+    req = TrainRequest(
         data=PairDataConfig(data=str(data), **settings["data"]),
         task="similarity",
         loss=settings["loss"],
@@ -94,8 +95,9 @@ _WORD = re.compile(r"\w+")
 
 def lexical_baseline(data: Path) -> dict:
     """Test Spearman × 100 of TF-IDF cosine (lower-cased words, idf from train)."""
-    from semalign.data.pairs import PairDataConfig, load_pair_splits
-    from semalign.evaluate_pairs import pearson, spearman
+    from semalign.data.pair_readers import load_pair_splits
+    from semalign.data.pairs import PairDataConfig
+    from semalign.metrics.correlation import pearson, spearman
 
     splits = load_pair_splits(PairDataConfig(data=str(data)))
     docs = [set(_WORD.findall(t.lower())) for t in splits.train.texts()]

@@ -6,7 +6,7 @@
 
 The Keras side is the original NeuroTextStudio model (Embedding -> MultiHeadAttention ->
 GlobalAveragePooling1D -> Dropout(0.2) -> Dense(1), Adam 1e-3) in Keras 3 on TensorFlow;
-the semalign side is one ``Steps.train`` call of a :class:`~semalign.models.TextClassifier`
+the semalign side is one ``Steps.train`` call of a classifier (``tasks/classification``)
 configured as close to it as the library allows (1 block, no MLP, no positions, mean
 pooling, dropout 0.2, the library's AdamW). Both get the same shapes (batch 32, length 250,
 vocabulary 10,000, seeded random ids with no padding).
@@ -114,7 +114,8 @@ def _build_semalign(arm: Arm):
 
     from semalign.config import AttentionConfig, ModelConfig, TrainConfig
     from semalign.data import Batch
-    from semalign.models import TextClassifier
+    from semalign.tasks.classification.model import Classifier
+    from semalign.tasks.classification.task import TASK
     from semalign.workflows.optim import optimizer
     from semalign.workflows.steps import Steps
 
@@ -135,13 +136,13 @@ def _build_semalign(arm: Arm):
         ),
     )
     dropout_key = jax.random.key(1, impl=arm.rng_impl) if arm.rng_impl else 1
-    model = TextClassifier(cfg, rngs=nnx.Rngs(params=0, dropout=dropout_key))
+    model = Classifier(cfg, rngs=nnx.Rngs(params=0, dropout=dropout_key))
     tx = optimizer(TrainConfig(), 20_000 // BATCH)
     opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
     if arm.microbatch:
         train = _microbatch_train(model, opt, arm.microbatch, arm.devices)
     else:
-        train = Steps(model, opt).train
+        train = Steps.for_task(TASK, model, opt).train
     ids, labels = _batch()
     batch = Batch(ids, labels, np.ones(BATCH, np.float32))
     params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
@@ -173,7 +174,7 @@ def _microbatch_train(model, optimizer, rows: int, devices: int = 1):
     from jax.sharding import PartitionSpec
 
     from semalign import sharding
-    from semalign.workflows.steps import weighted_cross_entropy
+    from semalign.nn.losses import weighted_cross_entropy
 
     model.train()
     graph, params, rest = nnx.split(model, nnx.Param, ...)
@@ -535,7 +536,7 @@ def padding() -> dict:
 
     from semalign.config import DataConfig
     from semalign.data import batch_stats, train_tokenizer
-    from semalign.pipeline import batches, encode, load_splits
+    from semalign.tasks.classification.data import batches, encode, load_splits
 
     t = time.perf_counter()
     data = DataConfig()

@@ -105,11 +105,11 @@ class AttentionConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A :class:`semalign.models.TextClassifier`.
+    """A task's model: the encoder trunk and what its head needs.
 
     Attributes:
       vocab_size: token ids are in ``[0, vocab_size)``; 0 is padding.
-      num_classes: output classes.
+      num_classes: classes of a class head; 0 for tasks without one.
       dim: embedding width.
       layers: encoder blocks.
       mlp_ratio: MLP hidden width = ``mlp_ratio * dim`` (0 drops the MLP).
@@ -125,7 +125,7 @@ class ModelConfig:
     """
 
     vocab_size: int
-    num_classes: int
+    num_classes: int = 0
     dim: int = 64
     layers: int = 1
     mlp_ratio: int = 2
@@ -144,8 +144,10 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {self.num_classes!r}")
+        if not isinstance(self.num_classes, int) or self.num_classes < 0 or self.num_classes == 1:
+            raise ValueError(
+                f"num_classes must be 0 (no class head) or >= 2, got {self.num_classes!r}"
+            )
         if self.mlp_ratio < 0:
             raise ValueError(f"mlp_ratio must be >= 0, got {self.mlp_ratio!r}")
         if self.dim % self.attention.heads:

@@ -160,3 +160,38 @@ def replicated(mesh):
     from jax.sharding import NamedSharding, PartitionSpec
 
     return NamedSharding(mesh, PartitionSpec())
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """What ``semalign devices`` shows.
+
+    Attributes:
+      backend: JAX's default backend.
+      spec: the mesh that training would use.
+      processes: JAX processes.
+      devices: ``(id, platform, kind, process, (data, model) position or None)`` each.
+    """
+
+    backend: str
+    spec: MeshSpec
+    processes: int
+    devices: tuple[tuple[int, str, str, int, tuple[int, int] | None], ...]
+
+
+def describe_devices(mesh: str | None = None) -> DeviceReport:
+    """The devices JAX sees and where the mesh ``mesh`` puts them.
+
+    Raises:
+      MeshError: a mesh that does not parse or does not fit the devices.
+    """
+    import jax
+
+    spec = parse_mesh(mesh, jax.device_count())
+    built = make_mesh(spec)
+    positions = [(i, j) for i in range(spec.data) for j in range(spec.model)]
+    where = {d.id: pos for pos, d in zip(positions, built.devices.flat, strict=True)}
+    rows = tuple(
+        (d.id, d.platform, d.device_kind, d.process_index, where.get(d.id)) for d in jax.devices()
+    )
+    return DeviceReport(jax.default_backend(), spec, jax.process_count(), rows)

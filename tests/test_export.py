@@ -8,9 +8,10 @@ from flax import nnx
 
 from semalign.attention import scoring
 from semalign.config import AttentionConfig, ModelConfig
-from semalign.models import TextClassifier
-from semalign.workflows.export import check_shapes, output_names
-from semalign.workflows.export._graph import OnnxAttention, convert, export_model, forward_fn
+from semalign.tasks.classification.model import Classifier
+from semalign.tasks.classification.task import output_names
+from semalign.workflows.export import check_shapes
+from semalign.workflows.export.graph import OnnxAttention, convert, export_model, forward_fn
 
 MAX_LEN = 12
 MASKS = {"padding": {}, "causal": {"causal": True}, "local": {"window": (2, 1)}}
@@ -37,7 +38,7 @@ def tiny_model(
             scoring=scoring_name, heads=2, key_block=4, batch_chunk=0, **attention
         ),
     )
-    model = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    model = Classifier(cfg, rngs=nnx.Rngs(0))
     model.eval()
     return model
 
@@ -142,10 +143,10 @@ def test_the_model_graph_as_written_also_exports(name):
 def test_export_model_is_a_copy_with_the_same_state():
     model = tiny_model("additive")
     copy = export_model(model)
-    assert all(isinstance(b.attn, OnnxAttention) for b in copy.blocks)
-    assert copy.blocks[0].attn.inner.config.batch_chunk == 0
-    assert not copy.blocks[0].attn.inner.fused
-    assert not isinstance(model.blocks[0].attn, OnnxAttention)  # the model is untouched
+    assert all(isinstance(b.attn, OnnxAttention) for b in copy.encoder.blocks)
+    assert copy.encoder.blocks[0].attn.inner.config.batch_chunk == 0
+    assert not copy.encoder.blocks[0].attn.inner.fused
+    assert not isinstance(model.encoder.blocks[0].attn, OnnxAttention)  # the model is untouched
     a = nnx.state(model, nnx.Param)["head"]["kernel"][...]
     b = nnx.state(copy, nnx.Param)["head"]["kernel"][...]
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -24,8 +24,8 @@ from semalign.attention import scoring
 from semalign.config import AttentionConfig, ModelConfig
 from semalign.data import train_tokenizer
 from semalign.errors import DataError, SemalignError
-from semalign.models import TextClassifier
 from semalign.render import dump, figures, html, terminal
+from semalign.tasks.classification.model import Classifier
 from semalign.testing import write_reviews_csv
 from semalign.workflows import introspect
 
@@ -54,7 +54,7 @@ def build(name, **attention):
         dropout=0.0,
         attention=AttentionConfig(scoring=name, heads=HEADS, **attention),
     )
-    return TextClassifier(cfg, rngs=nnx.Rngs(1))
+    return Classifier(cfg, rngs=nnx.Rngs(1))
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -94,10 +94,10 @@ def visible(n, causal=False, window=None):
 def recompute_layer0(model, ids):
     """Layer-0 (logits, weights) ``[heads, L, L]`` from the parameters, in float64."""
     n = len(ids)
-    table = np.asarray(model.embed.embedding[...], np.float64)
-    pos = np.asarray(model.positions.table[...], np.float64)[:n]
+    table = np.asarray(model.encoder.embed.embedding[...], np.float64)
+    pos = np.asarray(model.encoder.positions.table[...], np.float64)[:n]
     x = table[ids] + pos
-    block = model.blocks[0]
+    block = model.encoder.blocks[0]
     h = layer_norm(x, block.attn_norm)
     attn = block.attn
     d = attn.head_dim
@@ -138,7 +138,7 @@ def rollout_reference(weights, n):
 
 def lambdas(model, layer):
     """λ per head of one layer (nan for heads whose scoring is not diff-transformer)."""
-    attn = model.blocks[layer].attn
+    attn = model.encoder.blocks[layer].attn
     out = np.full(attn.heads, np.nan)
     for (name, start, count), scorer in zip(attn.groups, attn.scorers, strict=True):
         if name == "diff-transformer":

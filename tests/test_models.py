@@ -8,8 +8,8 @@ from flax import nnx
 
 from semalign.attention import scoring
 from semalign.config import AttentionConfig, ModelConfig
-from semalign.models import TextClassifier
 from semalign.nn.layers import MultiHeadAttention, head_groups
+from semalign.tasks.classification.model import Classifier
 
 
 def model(scoring_name="dot", **kw):
@@ -23,7 +23,7 @@ def model(scoring_name="dot", **kw):
         attention=AttentionConfig(scoring=scoring_name, heads=4, **att),
         **kw,
     )
-    m = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    m = Classifier(cfg, rngs=nnx.Rngs(0))
     m.eval()
     return m
 
@@ -82,7 +82,7 @@ def test_vmap_over_examples_matches_batch():
 def test_per_head_scorings_grouped():
     assert head_groups(("dot", "dot", "l1", "dot")) == (("dot", 0, 2), ("l1", 2, 1), ("dot", 3, 1))
     m = model("dot,cosine,l1,differential")
-    mha = m.blocks[0].attn
+    mha = m.encoder.blocks[0].attn
     assert [type(s).__name__ for s in mha.scorers] == [
         "FunctionScoring",
         "Cosine",
@@ -93,14 +93,14 @@ def test_per_head_scorings_grouped():
 
 def test_tie_qk_shares_projection():
     m = model("l2", attention={"tie_qk": True})
-    assert m.blocks[0].attn.key is m.blocks[0].attn.query
+    assert m.encoder.blocks[0].attn.key is m.encoder.blocks[0].attn.query
 
 
 def test_dropout_active_in_train_mode_only():
     cfg = ModelConfig(
         vocab_size=50, num_classes=2, dim=16, dropout=0.5, attention=AttentionConfig(dropout=0.3)
     )
-    m = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    m = Classifier(cfg, rngs=nnx.Rngs(0))
     a, b = m(IDS).logits, m(IDS).logits
     assert not np.allclose(a, b)
     m.eval()
@@ -134,7 +134,7 @@ def test_config_round_trips_through_json():
             r"got 3 names \(dot,l1,l2\) for 4 heads",
         ),
         (lambda: AttentionConfig(window=(-1, 2)), r"got \(-1, 2\)"),
-        (lambda: ModelConfig(vocab_size=10, num_classes=1), r"num_classes must be >= 2, got 1"),
+        (lambda: ModelConfig(vocab_size=10, num_classes=1), r"or >= 2, got 1"),
         (lambda: model(positions="rotary"), r"unknown positions 'rotary'"),
         (lambda: model(pooling="sum"), r"unknown pooling 'sum'"),
         (

@@ -7,8 +7,8 @@ import pytest
 from flax import nnx
 
 from semalign.config import ModelConfig
-from semalign.models import TextClassifier
 from semalign.nn.ngrams import bigram_ids
+from semalign.tasks.classification.model import Classifier
 
 
 def reference(ids: np.ndarray, vocab: int, buckets: int) -> np.ndarray:
@@ -38,16 +38,16 @@ def test_bigram_ids_match_a_hand_loop_under_jit():
 
 def test_bigram_model_is_pad_invariant_and_uses_the_bigrams():
     cfg = ModelConfig(vocab_size=50, num_classes=2, dim=16, dropout=0.0, bigram_buckets=31)
-    model = TextClassifier(cfg, rngs=nnx.Rngs(0))
+    model = Classifier(cfg, rngs=nnx.Rngs(0))
     model.eval()
     ids = jnp.array([[2, 7, 9, 11]])
     padded = jnp.array([[2, 7, 9, 11, 0, 0, 0]])
     np.testing.assert_allclose(model(ids).logits, model(padded).logits, atol=1e-5)
     swapped = jnp.array([[2, 9, 7, 11]])  # same bag of tokens, other bigrams
-    plain = TextClassifier(cfg.replace(bigram_buckets=0, positions="none"), rngs=nnx.Rngs(0))
+    plain = Classifier(cfg.replace(bigram_buckets=0, positions="none"), rngs=nnx.Rngs(0))
     plain.eval()
     np.testing.assert_allclose(plain(ids).logits, plain(swapped).logits, atol=1e-5)
-    with_bigrams = TextClassifier(cfg.replace(positions="none"), rngs=nnx.Rngs(0))
+    with_bigrams = Classifier(cfg.replace(positions="none"), rngs=nnx.Rngs(0))
     with_bigrams.eval()
     assert not np.allclose(with_bigrams(ids).logits, with_bigrams(swapped).logits, atol=1e-5)
 

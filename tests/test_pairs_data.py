@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 from pair_data import make_pairs, write_pairs, write_stsb
 
-from semalign.data.pairs import (
-    PairDataConfig,
-    PairExamples,
-    load_pair_splits,
-    make_pair_batches,
-    read_pairs,
-    split_pairs,
-)
+from semalign.data.pair_batches import make_pair_batches
+from semalign.data.pair_readers import load_pair_splits, read_pairs, split_pairs
+from semalign.data.pairs import PairDataConfig, PairExamples
 from semalign.errors import DataError
 
 

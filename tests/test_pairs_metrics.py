@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from semalign.evaluate_pairs import pearson, rankdata, similarity_report, spearman
-from semalign.similarity import (
-    LOSSES,
-    SIMILARITIES,
-    cosent_loss,
-    cosine,
-    cosine_mse_loss,
-)
+from semalign.metrics.correlation import pearson, rankdata, similarity_report, spearman
+from semalign.metrics.similarity import SIMILARITIES, cosine
+from semalign.tasks.similarity.losses import LOSSES, cosent_loss, cosine_mse_loss
 
 # Fixed arrays with ties on both sides and a negative trend in part.
 X = np.array([0.5, 2.0, 2.0, 3.5, 1.0, 1.0, 1.0, 4.0, -2.0, 0.0, 3.5, 2.0])

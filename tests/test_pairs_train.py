@@ -10,20 +10,22 @@ from pair_data import write_pairs
 
 from semalign.config import TrainConfig
 from semalign.data.pairs import PairDataConfig
-from semalign.evaluate_pairs import SimilarityReport
-from semalign.pair_models import PairClassifier, PairEncoder
-from semalign.train_pairs import PairTrainRequest, train_pairs
+from semalign.metrics.correlation import SimilarityReport
+from semalign.tasks.pair_classification.model import PairClassifier
+from semalign.tasks.similarity.model import PairEncoder
 from semalign.workflows.align import align
 from semalign.workflows.embed import embed
 from semalign.workflows.evaluate import EvaluationRequest, evaluate
 from semalign.workflows.loading import load_run
+from semalign.workflows.train import TrainRequest
+from semalign.workflows.train import train as train_pairs
 
 MODEL = {"dim": 16, "mlp_ratio": 1, "dropout": 0.0, "attention": {"scoring": "dot", "heads": 2}}
 
 
 def request(data, runs, task="similarity", **kw):
     train = {"epochs": 4, "batch_size": 16, "lr": 1e-2, "patience": 0, **kw.pop("train", {})}
-    return PairTrainRequest(
+    return TrainRequest(
         data=PairDataConfig(data=str(data), vocab_size=64, max_len=16, max_buckets=1),
         task=task,
         train=TrainConfig(**train),
@@ -84,11 +86,11 @@ def test_loaded_run_and_embeddings(similarity):
 
 
 def test_onnx_export_has_the_normalised_embedding_in_the_graph(similarity, tmp_path):
-    from semalign.export_pairs import export_pair_encoder
     from semalign.runtime import open_session
+    from semalign.workflows.export import export_onnx
 
     result, _ = similarity
-    report = export_pair_encoder(result.run, out=tmp_path / "enc.onnx", shapes=((1, 4), (3, 16)))
+    report = export_onnx(result.run, out=tmp_path / "enc.onnx", shapes=((1, 4), (3, 16)))
     assert report.ok and report.outputs == ("embedding",)
     assert [(c.batch, c.seq) for c in report.checks] == [(1, 4), (3, 16)]
     assert report.max_abs_diff <= 1e-4
@@ -161,7 +163,7 @@ def test_bad_options_fail_before_any_run_folder(tmp_path):
     data = write_pairs(tmp_path / "p.tsv", n=20)
     with pytest.raises(ValueError, match="--loss 'hinge' does not fit task 'similarity'"):
         train_pairs(request(data, tmp_path / "runs", loss="hinge"))
-    with pytest.raises(ValueError, match="unknown pair task 'ranking'"):
+    with pytest.raises(ValueError, match="unknown task 'ranking'"):
         train_pairs(request(data, tmp_path / "runs", task="ranking"))
     flat = tmp_path / "flat.tsv"
     rows = "".join(f"cat{i} dog\tred fox\t3\n" for i in range(12))

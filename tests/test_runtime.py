@@ -13,11 +13,12 @@ from flax import nnx
 from semalign.config import AttentionConfig, ModelConfig
 from semalign.data import encode_texts, train_tokenizer
 from semalign.errors import SemalignError
-from semalign.models import TextClassifier
 from semalign.runtime import ModelFileError, OnnxClassifier, encode, session_options
+from semalign.tasks.classification.model import Classifier
+from semalign.tasks.classification.task import output_names
 from semalign.testing import BAD, FILL, GOOD
-from semalign.workflows.export import metadata, output_names, write_model
-from semalign.workflows.export._graph import convert, forward_fn
+from semalign.workflows.export import metadata, write_model
+from semalign.workflows.export.graph import convert, forward_fn
 
 LABELS = ("neg", "neutral", "pos")
 TEXTS = ["a great film", "the plot was dull and a mess", "", "fun " * 40]
@@ -37,7 +38,7 @@ def exported(tmp_path_factory):
         max_len=MAX_LEN,
         attention=AttentionConfig(scoring="dot,l1", heads=2, causal=True),
     )
-    model = TextClassifier(cfg, rngs=nnx.Rngs(3))
+    model = Classifier(cfg, rngs=nnx.Rngs(3))
     model.eval()
     proto = convert(model, embedding=True)
     meta = metadata(
@@ -46,6 +47,7 @@ def exported(tmp_path_factory):
         model_config=cfg,
         max_len=MAX_LEN,
         outputs=output_names(embedding=True),
+        task="classification",
     )
     for k, v in meta.items():
         entry = proto.metadata_props.add()

@@ -13,6 +13,7 @@ from semalign.cli import evaluate as _evaluate
 from semalign.cli import inspect as _inspect
 from semalign.cli import predict as _predict
 from semalign.cli import scorings as _scorings
+from semalign.cli import tasks as _tasks
 from semalign.cli import train as _train
 from semalign.cli.export import export_app
 
@@ -47,6 +48,7 @@ app.command("predict")(_predict.predict)
 app.command("inspect")(_inspect.inspect)
 app.command("embed")(_embed.embed)
 app.command("scorings")(_scorings.scorings)
+app.command("tasks")(_tasks.tasks)
 app.command("devices")(_devices.devices)
 app.add_typer(export_app, name="export")
 

@@ -35,11 +35,15 @@ class RichReporter:
         )
         self.epoch_task = None
         self.step_task = None
+        self.metric = "accuracy"
 
     def start(self, info: Mapping[str, Any]) -> None:  # noqa: D102
+        self.metric = info.get("metric", "accuracy")
         sizes = info["sizes"]
         att = info["model"]["attention"]
         self.console.print(
+            f"[bold]task[/] {info.get('task', 'classification')} "
+            f"[bold]loss[/] {info.get('loss', 'cross-entropy')}  "
             f"[bold]run[/] {info['run']}  [bold]data[/] {info['data']} "
             f"(train {sizes['train']:,} · val {sizes['validation']:,} · test {sizes['test']:,}; "
             f"{info['duplicates_removed']} duplicates dropped)"
@@ -67,23 +71,21 @@ class RichReporter:
         self.step_task = self.progress.add_task(f"epoch {epoch}", total=steps, stats="")
 
     def step(self, step: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
+        acc = f" acc {metrics['accuracy']:.2%}" if "accuracy" in metrics else ""
         self.progress.update(
             self.step_task,
             completed=step,
-            stats=(
-                f"loss {metrics['loss']:.4f} acc {metrics['accuracy']:.2%} "
-                f"{metrics['tokens_per_second']:,.0f} tok/s"
-            ),
+            stats=f"loss {metrics['loss']:.4f}{acc} {metrics['tokens_per_second']:,.0f} tok/s",
         )
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
         self.progress.update(self.epoch_task, completed=epoch)
         mark = " [green]best[/]" if metrics.get("best") else ""
+        acc = f" acc {metrics['train_accuracy']:.2%}" if "train_accuracy" in metrics else ""
         self.progress.console.print(
-            f"epoch {epoch}: train loss {metrics['train_loss']:.4f} "
-            f"acc {metrics['train_accuracy']:.2%} · val loss {metrics['val_loss']:.4f} "
-            f"acc {metrics['val_accuracy']:.2%} · {metrics['epoch_seconds']:.0f} s"
-            f"{mark}"
+            f"epoch {epoch}: train loss {metrics['train_loss']:.4f}{acc} · val loss "
+            f"{metrics['val_loss']:.4f} {self.metric} {metrics['val_score']:.4f} · "
+            f"{metrics['epoch_seconds']:.0f} s{mark}"
         )
 
     def message(self, text: str) -> None:  # noqa: D102
@@ -120,3 +122,26 @@ def confusion_table(report: Any) -> Table:
     for lab, row in zip(report.labels, report.confusion, strict=True):
         table.add_row(lab, *(str(c) for c in row))
     return table
+
+
+def similarity_table(title: str, report: Any) -> Table:
+    """Pearson and Spearman × 100 of every embedding similarity."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("similarity", justify="left")
+    for col in ("Pearson × 100", "Spearman × 100"):
+        table.add_column(col, justify="right")
+    names = {"cosine": "cosine", "l2": "−L2 (euclidean)", "l1": "−L1 (manhattan)", "dot": "dot"}
+    for name, c in report.correlations.items():
+        table.add_row(names.get(name, name), f"{100 * c.pearson:.2f}", f"{100 * c.spearman:.2f}")
+    table.add_section()
+    table.add_row("pairs", "", str(report.count))
+    return table
+
+
+def print_report(console: Console, title: str, report: Any) -> None:
+    """The tables of a task's report: correlations, or per-class metrics and confusion."""
+    if hasattr(report, "correlations"):
+        console.print(similarity_table(title, report))
+    else:
+        console.print(report_table(title, report))
+        console.print(confusion_table(report))

@@ -17,32 +17,20 @@ def devices(
     from rich.table import Table
 
     with user_errors():
-        import jax
-
         from semalign import sharding
 
-        spec = sharding.parse_mesh(mesh, jax.device_count())
-        built = sharding.make_mesh(spec)
-    table = Table(title=f"{jax.device_count()} device(s), backend {jax.default_backend()}")
+        report = sharding.describe_devices(mesh)
+    table = Table(title=f"{len(report.devices)} device(s), backend {report.backend}")
     for col in ("id", "platform", "kind", "process", "mesh position"):
         table.add_column(col)
-    where = {
-        d.id: pos
-        for pos, d in zip(
-            [(i, j) for i in range(spec.data) for j in range(spec.model)],
-            built.devices.flat,
-            strict=True,
-        )
-    }
-    for d in jax.devices():
-        pos = where.get(d.id)
+    for device_id, platform, kind, process, pos in report.devices:
         table.add_row(
-            str(d.id),
-            d.platform,
-            d.device_kind,
-            str(d.process_index),
+            str(device_id),
+            platform,
+            kind,
+            str(process),
             f"data {pos[0]}, model {pos[1]}" if pos else "unused",
         )
     console = Console()
     console.print(table)
-    console.print(f"mesh {spec} over axes {sharding.AXES}; processes: {jax.process_count()}")
+    console.print(f"mesh {report.spec} over axes {sharding.AXES}; processes: {report.processes}")

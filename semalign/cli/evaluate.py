@@ -65,7 +65,7 @@ def evaluate(
         return
     from rich.console import Console
 
-    from semalign.cli._pairs import print_report
+    from semalign.cli._progress import print_report
 
     title = f"{result.source} · {result.split} · {result.run} ({result.checkpoint})"
     print_report(Console(), title, result.report)

@@ -1,4 +1,4 @@
-"""``semalign train``: train a classifier and write a run folder."""
+"""``semalign train``: train a model for any task and write a run folder."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
-
-
-class Task(StrEnum):
-    """What to learn: text labels, or pairs of texts (see ``semalign.pair_tasks``)."""
-
-    classification = "classification"
-    similarity = "similarity"
-    pair_classification = "pair-classification"
 
 
 class Schedule(StrEnum):
@@ -118,12 +110,13 @@ def model_options(o: dict) -> dict:
 
 def train(
     task: Annotated[
-        Task,
+        str | None,
         typer.Option(
-            help="classification (one text, a label), similarity (two texts, a score) or "
-            "pair-classification (two texts, a label)."
+            help="What to learn: classification (default; one text, a label), similarity "
+            "(two texts, a score), pair-classification (two texts, a label). "
+            "See `semalign tasks`. On --resume: the run's own."
         ),
-    ] = Task.classification,
+    ] = None,
     scoring: Annotated[
         str,
         typer.Option(
@@ -153,7 +146,7 @@ def train(
     score_column: Annotated[str, typer.Option(help="Similarity: column of the score.")] = "score",
     loss: Annotated[
         str | None,
-        typer.Option(help="Similarity: cosent (default) or cosine-mse."),
+        typer.Option(help="The task's loss (similarity: cosent (default) or cosine-mse)."),
     ] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 32,
@@ -217,38 +210,36 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Train a text classifier (default: IMDB) or a sentence-pair model; write runs/<name>/."""
-    if task is not Task.classification:
-        from semalign.cli._pairs import train_pairs
+    """Train a model for a task (default: a classifier on IMDB); write runs/<name>/.
 
-        train_pairs(dict(locals()))
-        return
+    Example: semalign train --scoring differential --epochs 3
+    """
     from rich.console import Console
 
-    from semalign.cli._progress import RichReporter, confusion_table, report_table
+    from semalign.cli._progress import RichReporter, print_report
 
+    options = dict(locals())
     with user_errors():
-        from semalign.config import DataConfig
+        from semalign import tasks
         from semalign.runs import newest_run
-        from semalign.workflows.train import SilentReporter, TrainRequest
+        from semalign.workflows.reporting import SilentReporter
+        from semalign.workflows.train import TrainRequest
         from semalign.workflows.train import train as run_training
 
-        resume_path = None
+        resume_path, data_config = None, None
         if resume:
             resume_path = str(newest_run(runs_dir).root) if name is None else f"{runs_dir}/{name}"
+        else:
+            spec = tasks.get(task or tasks.DEFAULT_TASK)
+            options["task"] = spec.name
+            options["tokenizer"] = tokenizer.value
+            data_config = spec.data_from_options(options)
         req = TrainRequest(
-            data=DataConfig(
-                dataset=dataset,
-                data=data,
-                text_column=text_column,
-                label_column=label_column,
-                tokenizer=tokenizer.value,
-                vocab_size=vocab_size,
-                max_len=max_len,
-                split_seed=seed,
-            ),
-            train=train_config(locals()),
-            model=model_options(locals()),
+            task=task,
+            data=data_config,
+            loss=loss,
+            train=train_config(options),
+            model=model_options(options),
             runs_dir=runs_dir,
             name=name,
             overwrite=overwrite,
@@ -270,17 +261,16 @@ def train(
     if quiet:
         return
     console = Console()
-    if result.test is not None:
-        console.print(report_table(f"test ({result.run})", result.test))
-        console.print(confusion_table(result.test))
-        console.print(
-            f"best epoch {result.best_epoch} of {result.epochs_done}"
-            f"{' (early stop)' if result.stopped_early else ''} · "
-            f"{result.seconds:.0f} s · {result.tokens_per_second:,.0f} train tokens/s · "
-            f"{result.compiled_shapes} batch shapes"
-        )
-    else:
+    if result.test is None:
         console.print(
             f"stopped after epoch {result.epochs_done}; continue with "
             f"`semalign train --resume --name {result.run.name}`"
         )
+        return
+    print_report(console, f"test ({result.run})", result.test)
+    console.print(
+        f"best epoch {result.best_epoch} of {result.epochs_done}"
+        f"{' (early stop)' if result.stopped_early else ''} · "
+        f"{result.seconds:.0f} s · {result.tokens_per_second:,.0f} train tokens/s · "
+        f"{result.compiled_shapes} batch shapes"
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from semalign.data.examples import Examples
 from semalign.errors import DataError
+from semalign.registry import Registry
 
 Reader = Callable[[Path, str, str], Examples]
 """A file reader: ``(path, text_column, label_column) -> Examples``."""
@@ -67,14 +68,13 @@ def read_examples(
         raise DataError(f"data path {str(path)!r} does not exist; check the path")
     if path.is_dir():
         return _read_folder(path)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
+    if path.suffix.lower() not in READERS:
         supported = ", ".join(sorted(READERS))
         raise DataError(
             f"{path}: unknown data format {path.suffix or '(no suffix)'!r}; "
             f"use one of {supported} or a folder of <label>/*.txt"
         )
-    return reader(path, text_column, label_column)
+    return READERS.get(path.suffix.lower())(path, text_column, label_column)
 
 
 def _decode(path: Path) -> str:
@@ -256,9 +256,10 @@ def _read_folder(root: Path) -> Examples:
     return Examples(texts=tuple(texts), labels=tuple(labels))
 
 
-READERS: dict[str, Reader] = {
-    ".csv": functools.partial(_read_delimited, delimiter=",", quoting=csv.QUOTE_MINIMAL),
-    ".tsv": functools.partial(_read_delimited, delimiter="\t", quoting=csv.QUOTE_NONE),
-    ".jsonl": _read_jsonl,
-}
+READERS: Registry[Reader] = Registry("reader")
+READERS.register(
+    ".csv", functools.partial(_read_delimited, delimiter=",", quoting=csv.QUOTE_MINIMAL)
+)
+READERS.register(".tsv", functools.partial(_read_delimited, delimiter="\t", quoting=csv.QUOTE_NONE))
+READERS.register(".jsonl", _read_jsonl)
 """File readers keyed on the lower-case suffix. Folders are read separately."""

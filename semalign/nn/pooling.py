@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from semalign.attention import MASK_VALUE, masked_softmax
+from semalign.registry import Registry
 
 
 def mean_pool(x: jax.Array, valid: jax.Array) -> jax.Array:
@@ -58,12 +59,11 @@ class AttentionPool(nnx.Module):
         return jnp.einsum("bl,bld->bd", alpha, x)
 
 
-POOLINGS: dict[str, Callable[[int, nnx.Rngs], nnx.Module]] = {
-    "mean": lambda dim, rngs: FunctionPool(mean_pool),
-    "cls": lambda dim, rngs: FunctionPool(cls_pool),
-    "max": lambda dim, rngs: FunctionPool(max_pool),
-    "attention": lambda dim, rngs: AttentionPool(dim, rngs=rngs),
-}
+POOLINGS: Registry = Registry("pooling")
+POOLINGS.register("mean", lambda dim, rngs: FunctionPool(mean_pool))
+POOLINGS.register("cls", lambda dim, rngs: FunctionPool(cls_pool))
+POOLINGS.register("max", lambda dim, rngs: FunctionPool(max_pool))
+POOLINGS.register("attention", lambda dim, rngs: AttentionPool(dim, rngs=rngs))
 
 
 def build_pooling(name: str, dim: int, *, rngs: nnx.Rngs) -> nnx.Module:
@@ -73,6 +73,4 @@ def build_pooling(name: str, dim: int, *, rngs: nnx.Rngs) -> nnx.Module:
       ValueError: naming the received value and the choices.
 
     """
-    if name not in POOLINGS:
-        raise ValueError(f"unknown pooling {name!r}; choose one of {', '.join(POOLINGS)}")
-    return POOLINGS[name](dim, rngs)
+    return POOLINGS.get(name)(dim, rngs)

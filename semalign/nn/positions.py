@@ -7,11 +7,11 @@ so the graph exports with a symbolic sequence length.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from semalign.registry import Registry
 
 
 def sinusoidal_table(length: int, dim: int) -> jax.Array:
@@ -68,11 +68,10 @@ class NoPositions(nnx.Module):
         return jnp.zeros((), jnp.float32)
 
 
-POSITIONS: dict[str, Callable[..., nnx.Module]] = {
-    "learned": LearnedPositions,
-    "sinusoidal": SinusoidalPositions,
-    "none": NoPositions,
-}
+POSITIONS: Registry = Registry("positions")
+POSITIONS.register("learned", LearnedPositions)
+POSITIONS.register("sinusoidal", SinusoidalPositions)
+POSITIONS.register("none", NoPositions)
 
 
 def build_positions(name: str, max_len: int, dim: int, *, rngs: nnx.Rngs) -> nnx.Module:
@@ -82,9 +81,7 @@ def build_positions(name: str, max_len: int, dim: int, *, rngs: nnx.Rngs) -> nnx
       ValueError: naming the received value and the choices.
 
     """
-    if name not in POSITIONS:
-        raise ValueError(f"unknown positions {name!r}; choose one of {', '.join(POSITIONS)}")
-    return POSITIONS[name](max_len, dim, rngs=rngs)
+    return POSITIONS.get(name)(max_len, dim, rngs=rngs)
 
 
 __all__ = ["POSITIONS", "build_positions", "sinusoidal_table"]

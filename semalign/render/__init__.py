@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semalign.errors import SemalignError
+from semalign.registry import Registry
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,7 +69,7 @@ class Renderer:
     stdout: Callable[[AttentionReport], str] | None = None
 
 
-RENDERERS: dict[str, Renderer] = {}
+RENDERERS: Registry[Renderer] = Registry("format")
 """Format name -> renderer, in registration order."""
 
 
@@ -78,12 +79,9 @@ def register(renderer: Renderer) -> Renderer:
     Raises:
       ValueError: if the name is taken or the renderer has neither ``draw`` nor ``write``.
     """
-    if renderer.name in RENDERERS:
-        raise ValueError(f"format {renderer.name!r} is already registered")
     if (renderer.draw is None) == (renderer.write is None):
         raise ValueError(f"format {renderer.name!r} needs exactly one of draw or write")
-    RENDERERS[renderer.name] = renderer
-    return renderer
+    return RENDERERS.register(renderer.name, renderer)
 
 
 def get(name: str) -> Renderer:
@@ -92,12 +90,9 @@ def get(name: str) -> Renderer:
     Raises:
       SemalignError: naming the value and the choices.
     """
-    try:
-        return RENDERERS[name]
-    except KeyError:
-        raise SemalignError(
-            f"unknown format {name!r}: choose one of {', '.join(RENDERERS)}"
-        ) from None
+    if name not in RENDERERS:
+        raise SemalignError(f"unknown format {name!r}: choose one of {', '.join(RENDERERS)}")
+    return RENDERERS.get(name)
 
 
 def format_for(out: str | Path | None, default: str = "terminal") -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ def _checkpointer():
     import orbax.checkpoint as ocp
 
     return ocp.StandardCheckpointer()
+
+
+def _same(tree: Any) -> Any:
+    return tree
 
 
 def read_pointers(directory: Path) -> dict[str, str]:
@@ -103,8 +108,18 @@ def save(
             shutil.rmtree(child, ignore_errors=True)
 
 
-def restore(directory: Path, items: dict[str, Any], which: str = "best") -> str:
+def restore(
+    directory: Path,
+    items: dict[str, Any],
+    which: str = "best",
+    *,
+    layouts: Sequence[tuple[Callable[[Any], Any], Callable[[Any], Any]]] = (),
+) -> str:
     """Load the named items of the ``which`` checkpoint in place; returns the tag restored.
+
+    ``layouts`` read checkpoints stored in another tree layout (an older semalign): each
+    ``(to_stored, from_stored)`` maps today's pure-dict tree to a stored one and back;
+    they are tried in order when the stored tree does not match today's.
 
     Raises:
       RunError: when there is no such checkpoint or it does not fit ``obj``.
@@ -120,15 +135,22 @@ def restore(directory: Path, items: dict[str, Any], which: str = "best") -> str:
     ckptr = _checkpointer()
     for name, obj in items.items():
         state = nnx.state(obj)
-        like = nnx.to_pure_dict(state)
-        abstract = jax.tree.map(_abstract, _to_storable(like))
-        try:
-            stored = ckptr.restore(directory / tag / name, abstract)
-        except (ValueError, KeyError, FileNotFoundError) as err:
+        native = nnx.to_pure_dict(state)
+        error = None
+        for to_stored, from_stored in ((_same, _same), *layouts):
+            like = to_stored(native)
+            abstract = jax.tree.map(_abstract, _to_storable(like))
+            try:
+                stored = ckptr.restore(directory / tag / name, abstract)
+            except (ValueError, KeyError, FileNotFoundError) as err:
+                error = error or err
+                continue
+            nnx.replace_by_pure_dict(state, from_stored(_from_storable(stored, like)))
+            break
+        else:
             raise RunError(
                 f"checkpoint {directory / tag / name} does not match this model "
-                f"({type(err).__name__}): was config.json edited? retrain or restore it"
+                f"({type(error).__name__}): was config.json edited? retrain or restore it"
             ) from None
-        nnx.replace_by_pure_dict(state, _from_storable(stored, like))
         nnx.update(obj, state)
     return tag

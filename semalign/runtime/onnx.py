@@ -241,6 +241,7 @@ class OnnxModel:
         self.scoring = self.metadata["semalign.scoring"]
         self.task = self.metadata.get("semalign.task", "classification")
         self.outputs = tuple(o.name for o in self.session.get_outputs())
+        self.inputs = tuple(i.name for i in self.session.get_inputs())
 
     def run(
         self,
@@ -284,6 +285,15 @@ class OnnxModel:
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+def _single_text(model: OnnxModel) -> None:
+    # Graphs of two texts (pair classification) take input_ids_a ... input_ids_b.
+    if "input_ids" not in model.inputs:
+        raise ModelFileError(
+            f"'{model.path}' is a {model.task} model taking {', '.join(model.inputs)}: feed "
+            "it with OnnxModel(...).session.run"
+        )
+
+
 class OnnxClassifier(OnnxModel):
     """A classifier exported by ``semalign export onnx``: labels and probabilities.
 
@@ -293,6 +303,7 @@ class OnnxClassifier(OnnxModel):
 
     def __init__(self, path: str | os.PathLike[str], **kwargs):
         super().__init__(path, **kwargs)
+        _single_text(self)
         if "probabilities" not in self.outputs:
             raise ModelFileError(
                 f"'{self.path}' is a {self.task} model without class probabilities: embed "
@@ -324,6 +335,7 @@ class OnnxEncoder(OnnxModel):
 
     def __init__(self, path: str | os.PathLike[str], **kwargs):
         super().__init__(path, **kwargs)
+        _single_text(self)
         if "embedding" not in self.outputs:
             raise ModelFileError(
                 f"'{self.path}' has no embedding output: re-export the run with "

@@ -132,32 +132,6 @@ def _ids(tokenizer, text: str, max_len: int, which: str) -> tuple[np.ndarray, tu
     return ids, tuple(tokens_of(tokenizer, text, max_len))
 
 
-def _encoder_similarity(model, ids_a, ids_b):
-    from semalign.similarity import cosine
-
-    pooled = [model.pool(*model.encode(ids)[:2]) for ids in (ids_a, ids_b)]
-    return cosine(*pooled)[0]
-
-
-def _class_probabilities(model, ids_a, ids_b):
-    import jax
-
-    return jax.nn.softmax(model(ids_a, ids_b).logits[0])
-
-
-def _aligners() -> dict[type, tuple[str, Callable, Callable]]:
-    """Model class -> (which layer, ``align(model, a, b) -> Capture``, ``summary``)."""
-    from semalign.models import TextClassifier
-    from semalign.pair_models import PairClassifier, PairEncoder, last_block_alignment
-
-    across = "last encoder layer's attention, across the texts"
-    return {
-        PairClassifier: ("cross-attention", PairClassifier.align, _class_probabilities),
-        PairEncoder: (across, last_block_alignment, _encoder_similarity),
-        TextClassifier: (across, last_block_alignment, _encoder_similarity),
-    }
-
-
 @functools.cache
 def _jitted(align_fn: Callable, summary_fn: Callable) -> Callable:
     from flax import nnx
@@ -210,11 +184,13 @@ def align(
         else load_run(source, runs_dir=runs_dir, which=which)
     )
     model = loaded.model
-    aligners = _aligners()
-    if type(model) not in aligners:
-        raise SemalignError(f"cannot align texts with a {type(model).__name__}")
-    layer, align_fn, summary_fn = aligners[type(model)]
-    max_len = min(loaded.data_config.max_len, loaded.model_config.max_len)
+    if not loaded.spec.supports("align"):
+        raise SemalignError(
+            f"run {loaded.paths.name} is a {loaded.task} run: it cannot align texts"
+        )
+    aligner = loaded.task_impl.aligner()
+    layer, align_fn, summary_fn = aligner.layer, aligner.align, aligner.summary
+    max_len = loaded.max_len
     ids_a, tokens_a = _ids(loaded.tokenizer, text_a, max_len, "A")
     ids_b, tokens_b = _ids(loaded.tokenizer, text_b, max_len, "B")
     cfg = loaded.model_config.attention

@@ -1,8 +1,8 @@
 """Sentence embeddings of a run: the data ``semalign embed`` prints or saves.
 
-Any run gives embeddings: a similarity run's :class:`~semalign.pair_models.PairEncoder`
-is trained for them; a classifier or a pair classifier gives its pooled encoder state.
-The embedding is the pooled state, L2-normalised unless asked otherwise.
+Any run whose task supports it gives embeddings (the task's ``embed``): a similarity run's
+encoder is trained for them; a classifier or a pair classifier gives its pooled encoder
+state. The embedding is the pooled state, L2-normalised unless asked otherwise.
 """
 
 from __future__ import annotations
@@ -58,14 +58,12 @@ class Embeddings:
 
 
 @functools.cache
-def _pooled_fn():
+def _pooled_fn(embed_fn):
     from flax import nnx
 
     @nnx.jit
     def pooled(model, ids):
-        # Every semalign model has the classifier's trunk: encode, then pool.
-        x, valid, _ = model.encode(ids)
-        return model.pool(x, valid)
+        return embed_fn(model, ids)
 
     return pooled
 
@@ -123,7 +121,10 @@ def embed(
         if isinstance(source, LoadedRun)
         else load_run(source, runs_dir=runs_dir, which=which)
     )
-    max_len = min(loaded.data_config.max_len, loaded.model_config.max_len)
+    if not loaded.spec.supports("embed"):
+        raise SemalignError(f"run {loaded.paths.name} is a {loaded.task} run: it has no embeddings")
+    max_len = loaded.max_len
+    pooled = _pooled_fn(loaded.task_impl.embed)
     seqs = encode_texts(loaded.tokenizer, texts, max_len=max_len)
     bounds = np.asarray(bucket_boundaries(max_len, max_buckets=loaded.data_config.max_buckets))
     rows = []
@@ -133,9 +134,7 @@ def embed(
         ids = np.zeros((batch_size, length), np.int32)  # a fixed batch shape: few compilations
         for i, s in enumerate(chunk):
             ids[i, : len(s)] = s
-        rows.append(
-            np.asarray(_pooled_fn()(loaded.model, jnp.asarray(ids)), np.float32)[: len(chunk)]
-        )
+        rows.append(np.asarray(pooled(loaded.model, jnp.asarray(ids)), np.float32)[: len(chunk)])
     vectors = np.concatenate(rows)
     if normalize:
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -1,16 +1,21 @@
-"""Evaluate a trained run on its own split, a built-in dataset or a user file."""
+"""Evaluate a trained run, any task: its own split, a built-in dataset or a user file.
+
+The task decides which data an evaluation request reads and what its report holds
+(classification: accuracy, macro-F1, per-class P/R/F1, confusion; similarity: Pearson
+and Spearman of four embedding similarities).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semalign.config import DataConfig
-from semalign.errors import DataError
-from semalign.metrics import ClassificationReport
+from semalign.tasks.base import non_empty
+
+__all__ = ["SPLITS", "EvaluationRequest", "EvaluationResult", "evaluate", "evaluate_batches"]
 
 SPLITS = ("train", "validation", "test", "all")
 
@@ -23,7 +28,7 @@ class EvaluationRequest:
       run: run folder; None = newest under ``runs_dir``.
       runs_dir: where runs live.
       dataset: a built-in dataset instead of the run's own data.
-      data: a CSV / TSV / JSONL file or label folders instead of the run's own data.
+      data: a data file or folder instead of the run's own data.
       text_column: text column of ``data``.
       label_column: label column of ``data``.
       text_a_column: pair runs: first-text column of ``data`` (None: the run's).
@@ -57,17 +62,13 @@ class EvaluationRequest:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """A report and where it came from.
-
-    ``report`` is a :class:`ClassificationReport`, or for a similarity run a
-    :class:`semalign.evaluate_pairs.SimilarityReport`.
-    """
+    """A report and where it came from (``report``: the task's report)."""
 
     run: Path
     source: str
     split: str
     checkpoint: str
-    report: ClassificationReport | Any
+    report: Any
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -77,70 +78,30 @@ class EvaluationResult:
         return out
 
 
-def _data_for(req: EvaluationRequest, run_data: DataConfig) -> tuple[DataConfig, str]:
-    if req.data is not None:
-        cfg = dataclasses.replace(
-            run_data,
-            dataset=None,
-            data=req.data,
-            text_column=req.text_column,
-            label_column=req.label_column,
-        )
-        return cfg, req.split or "all"
-    if req.dataset is not None:
-        return dataclasses.replace(run_data, dataset=req.dataset, data=None), req.split or "test"
-    return run_data, req.split or "test"
-
-
-def _evaluators() -> dict[str, Callable[[EvaluationRequest], EvaluationResult]]:
-    """Run task (config.json ``"task"``) -> how to evaluate it."""
-    from semalign.evaluate_pairs import evaluate_pair_run
-    from semalign.pair_tasks import TASKS
-
-    return {"classification": _evaluate_classification} | dict.fromkeys(TASKS, evaluate_pair_run)
+def evaluate_batches(task, steps, batches, classes: Sequence[str] = ()) -> Any:
+    """The task's report of the model in ``steps`` over ``batches`` (dispatch all, then sync)."""
+    pending = [(b, steps.evaluate(b)) for b in batches]
+    return task.report(pending, classes)
 
 
 def evaluate(req: EvaluationRequest) -> EvaluationResult:
-    """Metrics of a run, by its task.
-
-    Classification: accuracy, macro-F1, per-class P/R/F1, confusion matrix and loss.
-    Similarity: Pearson and Spearman of cosine, −L2, −L1 and dot similarity of the
-    embeddings (:mod:`semalign.evaluate_pairs`). Pair classification: as classification.
+    """Metrics of a run on the data the request names, by the run's task.
 
     Raises:
       RunError: no run, an incomplete one, or a task this version does not know.
-      DataError: unreadable data, or labels the run never saw.
+      DataError: unreadable data, labels the run never saw, or an empty split.
     """
-    from semalign.errors import RunError
-    from semalign.runs import resolve_run
-    from semalign.workflows.loading import run_task
-
-    task = run_task(resolve_run(req.run, runs_dir=req.runs_dir))
-    evaluators = _evaluators()
-    if task not in evaluators:
-        raise RunError(f"cannot evaluate a {task!r} run: known tasks are {', '.join(evaluators)}")
-    return evaluators[task](req)
-
-
-def _evaluate_classification(req: EvaluationRequest) -> EvaluationResult:
-    from semalign.pipeline import batches, encode, load_examples
     from semalign.workflows.loading import load_run
     from semalign.workflows.steps import Steps
-    from semalign.workflows.train import evaluate_batches
 
     loaded = load_run(req.run, runs_dir=req.runs_dir, which=req.checkpoint)
-    data, split = _data_for(req, loaded.data_config)
-    if split == "all":
-        examples = load_examples(data)
-    else:
-        from semalign.data import split_examples
-
-        examples = getattr(split_examples(load_examples(data), seed=data.split_seed), split)
-    if len(examples) == 0:
-        raise DataError(f"the {split} split of {data.source} is empty: pick another --split")
-    enc = encode(examples, loaded.tokenizer, loaded.labels, data.max_len)
-    bs = req.batch_size or loaded.train_config.batch_size
-    report = evaluate_batches(
-        Steps(loaded.model, None), batches(enc, data, batch_size=bs, shuffle=False), loaded.labels
-    )
+    task = loaded.task_impl
+    data, split = task.evaluation_data(loaded.data_config, req)
+    examples = task.load_all(data) if split == "all" else getattr(task.load_splits(data), split)
+    examples = non_empty(examples, split, data.source)
+    encoded = task.encode(examples, loaded.tokenizer, loaded.labels, data.max_len)
+    size = req.batch_size or loaded.train_config.batch_size
+    batches = task.batches(encoded, data, batch_size=size, shuffle=False)
+    steps = Steps(loaded.model, None, outputs=task.outputs(loaded.loss, data))
+    report = evaluate_batches(task, steps, batches, loaded.labels)
     return EvaluationResult(loaded.paths.root, data.source, split, loaded.checkpoint, report)

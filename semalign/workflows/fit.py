@@ -1,11 +1,10 @@
 """The epoch loop shared by every task: train, validate, select, checkpoint, stop, test.
 
-:func:`semalign.workflows.train.train` (classification) and :func:`semalign.train_pairs.train_pairs`
-(similarity, pair classification) build the data, model and compiled steps, then hand
-them to :func:`fit` with an :class:`Objective` that says what differs by task: how to
-evaluate, which number model selection maximises, and how many real tokens a batch
-holds. Resuming (:func:`open_for_resume`, :func:`restore_progress`) is shared too, so
-every task resumes the same way.
+:func:`semalign.workflows.train.train` builds the data, model and compiled steps of any
+task, then hands them to :func:`fit` with an :class:`Objective` that says what the task
+decides: how to evaluate, which number model selection follows and in which direction,
+and how many real tokens a batch holds. Resuming (:func:`open_for_resume`,
+:func:`restore_progress`) is shared too, so every task resumes the same way.
 """
 
 from __future__ import annotations
@@ -45,9 +44,10 @@ class Objective:
 
     Attributes:
       evaluate: ``(steps, batches) -> report``; reports have ``loss`` and ``scalars()``.
-      score: ``report -> float``, the number model selection maximises when
-        ``TrainConfig.monitor == "accuracy"`` (accuracy, or Spearman for similarity).
+      score: ``report -> float``, the task's selection metric, followed when
+        ``TrainConfig.monitor == "accuracy"`` (the task's metric: accuracy, Spearman ...).
       score_name: that number's name, for messages.
+      higher_is_better: the metric's direction (the loss is always lower-is-better).
       tokens: real (non-pad) tokens of a training batch, for tokens/s.
       test_record: ``report -> dict`` written to ``metrics.jsonl`` for the test split;
         None: ``report.scalars()``.
@@ -59,6 +59,7 @@ class Objective:
     score: Callable[[Any], float]
     score_name: str
     tokens: Callable[[Any], int]
+    higher_is_better: bool = True
     test_record: Callable[[Any], dict[str, Any]] | None = None
     after_epoch: Callable[[Any, Any, int], None] | None = None
 
@@ -104,14 +105,16 @@ class FitOutcome:
     tokens_per_second: float
 
 
-def better(cfg: TrainConfig, value: float, best: float | None) -> bool:
+def better(
+    cfg: TrainConfig, value: float, best: float | None, *, higher_is_better: bool = True
+) -> bool:
     """Whether ``value`` improves on ``best`` by more than ``min_delta``.
 
-    Up for accuracy (or the task's score), down for loss.
+    The task's metric in its direction (``higher_is_better``); the loss goes down.
     """
     if best is None:
         return True
-    if cfg.monitor == "accuracy":
+    if cfg.monitor == "accuracy" and higher_is_better:
         return value > best + cfg.min_delta
     return value < best - cfg.min_delta
 
@@ -164,9 +167,11 @@ def restore_progress(run: RunPaths, progress: Progress | None, model, optimizer)
     """Load the last checkpoint into ``model`` and ``optimizer`` when resuming."""
     if progress is None:
         return Progress()
+    from semalign.nn.encoder import LEGACY_LAYOUTS
     from semalign.runs import checkpoints
 
-    checkpoints.restore(run.checkpoints, {"model": model, "optimizer": optimizer}, "last")
+    items = {"model": model, "optimizer": optimizer}
+    checkpoints.restore(run.checkpoints, items, "last", layouts=LEGACY_LAYOUTS)
     return progress
 
 
@@ -204,14 +209,14 @@ def fit(
       run: the run folder.
       model: the NNX model (synced from ``steps`` before saving).
       optimizer: its ``nnx.Optimizer``.
-      steps: compiled :class:`semalign.workflows.steps.Steps` (or a subclass) over both.
+      steps: compiled :class:`semalign.workflows.steps.Steps` over both.
       objective: what differs by task.
       train_batches: epoch index -> that epoch's training batches.
       val_batches: validation batches.
       test_batches: builds the test batches (only when training finishes).
       progress: where a resumed run stands (:class:`Progress` () for a new run).
       tokenizer: the run's tokenizer (vocabulary of the embedding projector).
-      reporter: progress sink (:class:`semalign.workflows.train.Reporter`).
+      reporter: progress sink (:class:`semalign.workflows.reporting.Reporter`).
       steps_per_epoch: optimisation steps in an epoch (global step of a resumed run).
       stop_after: stop after this many epochs in this call.
       lead: this process writes logs, events and pointers (process 0).
@@ -223,6 +228,7 @@ def fit(
     """
     import jax
 
+    from semalign.nn.encoder import LEGACY_LAYOUTS
     from semalign.runs import checkpoints
     from semalign.tracking import MetricsLog, make_tracker
 
@@ -258,7 +264,7 @@ def fit(
 
         val = objective.evaluate(steps, val_batches)
         metric = objective.monitored(cfg, val)
-        improved = better(cfg, metric, best)
+        improved = better(cfg, metric, best, higher_is_better=objective.higher_is_better)
         if improved:
             best, best_epoch, bad = metric, epoch, 0
         else:
@@ -321,7 +327,7 @@ def fit(
     val_report = test_report = None
     if finished:
         if cfg.restore_best and best_epoch:
-            checkpoints.restore(run.checkpoints, {"model": model}, "best")
+            checkpoints.restore(run.checkpoints, {"model": model}, "best", layouts=LEGACY_LAYOUTS)
         else:
             steps.sync(model)
         steps.set_model(model)
@@ -379,5 +385,5 @@ def write_run_config(run: RunPaths, *, task: str, data, train: TrainConfig, mode
 def embedding_projector(tracker, model, tokenizer, step: int) -> None:
     """Token embeddings with their vocabulary into TensorBoard's projector."""
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    table = np.asarray(model.embed.embedding[...])
+    table = np.asarray(model.encoder.embed.embedding[...])
     tracker.embedding("token_embeddings", step, table[: len(vocab)], [t for t, _ in vocab])

@@ -1,17 +1,11 @@
-"""Attention of a classifier on given texts: the data ``semalign inspect`` renders.
+"""Attention of a run on given texts: the data ``semalign inspect`` renders.
 
 :func:`attention` tokenizes texts the way the run was trained, runs the model once with
-attention capture and returns an :class:`AttentionReport`: frozen dataclasses of numpy
-arrays, padding already removed, nothing printed. Renderers (:mod:`semalign.render`)
-turn a report into a terminal heat map, PNG / SVG, HTML, JSON or NPZ.
-
-Attention rollout (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers")
-is :func:`rollout`. Per layer it averages the heads' ``|weights|`` and renormalises the
-rows, so that a DIFF-Transformer head, whose weights ``softmax₁ − λ·softmax₂`` can be
-negative and whose rows sum to ``1 − λ``, enters as a distribution of attention
-magnitude; for softmax scorings ``|A| = A`` and the rows already sum to 1, so this is the
-textbook rule. The residual connection is added as ``0.5·A + 0.5·I`` (rows renormalised
-again) and the layers are multiplied, the first on the right.
+attention capture and returns an :class:`AttentionReport`
+(:mod:`semalign.workflows.attention_report`): frozen dataclasses of numpy arrays, padding
+already removed, nothing printed. Renderers (:mod:`semalign.render`) turn a report into a
+terminal heat map, PNG / SVG, HTML, JSON or NPZ. Attention rollout (Abnar & Zuidema 2020)
+is :func:`rollout`.
 
 JAX and Flax are imported inside the functions that run the model, so importing this
 module (for the dataclasses or :func:`rollout`) stays cheap.
@@ -19,10 +13,8 @@ module (for the dataclasses or :func:`rollout`) stays cheap.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +22,14 @@ import numpy as np
 
 from semalign.data.tokenizer import UNK_ID
 from semalign.errors import DataError, SemalignError
+from semalign.workflows.attention_report import (
+    ROLLOUT_RULE,
+    AttentionReport,
+    TextAttention,
+    frozen,
+    is_signed,
+    rollout,
+)
 
 if TYPE_CHECKING:
     from semalign.config import AttentionConfig
@@ -46,121 +46,6 @@ __all__ = [
     "read_texts",
     "rollout",
 ]
-
-
-def is_signed(name: str) -> bool:
-    """Whether the scoring ``name`` gives weights that can be negative (registry flag)."""
-    from semalign.attention import scoring  # lazy: reports are read and rendered without JAX
-
-    return scoring.get(name).signed
-
-
-#: How :func:`rollout` combines heads and layers, in words (saved with dumps).
-ROLLOUT_RULE = (
-    "per layer: mean over heads of |weights|, rows renormalised; then 0.5*A + 0.5*I, rows "
-    "renormalised; product over layers, first layer on the right (Abnar & Zuidema 2020)"
-)
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.setflags(write=False)
-    return a
-
-
-@dataclass(frozen=True, eq=False)
-class TextAttention:
-    """Attention of one text, padding removed (``L`` = its token count).
-
-    Attributes:
-      text: the text as given.
-      tokens: ``L`` token strings, ``[CLS]`` first.
-      ids: ``[L]`` int32 token ids.
-      dropped: tokens cut off beyond the model's length (0 when the text fit).
-      probabilities: ``[classes]`` float32 class probabilities.
-      label: the predicted class name.
-      logits: ``[layers, heads, L, L]`` float32 raw scores of the selected layers and
-        heads (queries down, keys across), before masking.
-      weights: ``[layers, heads, L, L]`` float32 attention weights; rows of softmax
-        scorings sum to 1 over visible keys, DIFF-Transformer rows to ``1 − λ``.
-      mask: ``[L, L]`` bool, True where query ``i`` may see key ``j`` (causal and
-        local-window masks; all True without them).
-      rollout: ``[L, L]`` float32 attention rollout over all layers and heads, or None.
-    """
-
-    text: str
-    tokens: tuple[str, ...]
-    ids: np.ndarray
-    dropped: int
-    probabilities: np.ndarray
-    label: str
-    logits: np.ndarray
-    weights: np.ndarray
-    mask: np.ndarray
-    rollout: np.ndarray | None = None
-
-    @property
-    def length(self) -> int:
-        """Token count ``L``."""
-        return len(self.tokens)
-
-    @property
-    def predicted(self) -> int:
-        """Index of the predicted class."""
-        return int(np.argmax(self.probabilities))
-
-
-@dataclass(frozen=True, eq=False)
-class AttentionReport:
-    """What :func:`attention` returns and every renderer draws.
-
-    Attributes:
-      run: the run's name (``"model"`` for a bare model).
-      checkpoint: which checkpoint was loaded, None for a bare model.
-      labels: class names, index order.
-      head_scorings: the scoring of every head of the model.
-      attention_config: the model's attention config (scoring, masks, …).
-      num_layers: layers of the model.
-      layers: indices of the layers held in ``logits`` / ``weights``, 0-based.
-      heads: indices of the heads held, 0-based.
-      texts: one :class:`TextAttention` per text.
-    """
-
-    run: str
-    checkpoint: str | None
-    labels: tuple[str, ...]
-    head_scorings: tuple[str, ...]
-    attention_config: AttentionConfig
-    num_layers: int
-    layers: tuple[int, ...]
-    heads: tuple[int, ...]
-    texts: tuple[TextAttention, ...]
-
-    @property
-    def num_heads(self) -> int:
-        """Heads per layer of the model."""
-        return len(self.head_scorings)
-
-    @property
-    def scoring(self) -> str:
-        """The scoring as configured: ``dot`` or one name per head, ``dot,cosine``."""
-        names = self.head_scorings
-        return names[0] if len(set(names)) == 1 else ",".join(names)
-
-    @property
-    def signed(self) -> bool:
-        """Whether a held head's weights can be negative (a DIFF-Transformer head)."""
-        return any(is_signed(self.head_scorings[h]) for h in self.heads)
-
-    @property
-    def has_rollout(self) -> bool:
-        """Whether the texts carry a rollout."""
-        return bool(self.texts) and self.texts[0].rollout is not None
-
-    def config_dict(self) -> dict[str, Any]:
-        """The attention config as a JSON-ready dict."""
-        out = dataclasses.asdict(self.attention_config)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 def pick(spec: int | str | None, count: int, what: str) -> tuple[int, ...]:
@@ -270,12 +155,13 @@ def _tokenize(tokenizer, texts: list[str], max_len: int):
     return out
 
 
-def capture_batch(model, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def capture_batch(model, ids: np.ndarray, task=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``model`` on a padded batch and capture every layer's attention.
 
     Args:
-      model: a :class:`semalign.models.TextClassifier` (in eval mode).
+      model: a model of ``task`` (in eval mode).
       ids: ``[batch, len]`` int token ids, 0 = padding.
+      task: the model's task (:class:`semalign.tasks.base.Task`); None: classification.
 
     Returns:
       ``(probabilities [batch, classes], logits [batch, layers, heads, len, len],
@@ -284,7 +170,11 @@ def capture_batch(model, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     """
     import jax.numpy as jnp
 
-    probs, logits, weights = _jitted_capture()(model, jnp.asarray(ids, jnp.int32))
+    if task is None:
+        from semalign import tasks
+
+        task = tasks.get(tasks.DEFAULT_TASK).load()
+    probs, logits, weights = _jitted_capture(task.inspect)(model, jnp.asarray(ids, jnp.int32))
     return (
         np.asarray(probs, np.float32),
         np.asarray(logits, np.float32),
@@ -293,54 +183,21 @@ def capture_batch(model, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 @functools.cache
-def _jitted_capture():
+def _jitted_capture(inspect_fn):
     # Built on first use, so that JAX loads only then; it compiles once per batch shape.
-    import jax
     import jax.numpy as jnp
     from flax import nnx
 
     @nnx.jit
     def run(model, ids):
-        out = model(ids, capture=True)
-        caps = out.attention
+        probs, caps = inspect_fn(model, ids)
         return (
-            jax.nn.softmax(out.logits.astype(jnp.float32), axis=-1),
+            probs,
             jnp.stack([c.logits.astype(jnp.float32) for c in caps], axis=1),
             jnp.stack([c.weights.astype(jnp.float32) for c in caps], axis=1),
         )
 
     return run
-
-
-def rollout(weights: np.ndarray) -> np.ndarray:
-    """Attention rollout of one text (see the module docstring for the rule).
-
-    Args:
-      weights: ``[layers, heads, L, L]`` weights of every layer and head of one text,
-        padding removed.
-
-    Returns:
-      ``[L, L]`` float32; row ``i`` says how much each input token flows into the
-      final state of token ``i``; rows sum to 1.
-
-    >>> rollout(np.full((1, 1, 2, 2), 0.5)).tolist()  # one layer: 0.5·A + 0.5·I
-    [[0.75, 0.25], [0.25, 0.75]]
-    """
-    w = np.abs(np.asarray(weights, np.float64))
-    if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"weights must be [layers, heads, L, L], got shape {w.shape}")
-    n = w.shape[-1]
-    eye = np.eye(n)
-
-    def rows(a: np.ndarray) -> np.ndarray:
-        s = a.sum(-1, keepdims=True)
-        return np.divide(a, s, out=np.zeros_like(a), where=s > 0)
-
-    out = eye
-    for layer in w:
-        a = rows(layer.mean(axis=0))
-        out = rows(0.5 * a + 0.5 * eye) @ out
-    return out.astype(np.float32)
 
 
 _rollout = rollout  # `attention` has a parameter of that name
@@ -354,27 +211,28 @@ def _visible(config: AttentionConfig, length: int) -> np.ndarray:
 
 
 def _source(source: Any, tokenizer, labels, runs_dir, which, name):
-    """``(model, tokenizer, labels, run name, checkpoint, max_len)`` from any source."""
+    """``(model, task, tokenizer, labels, run name, checkpoint, max_len)`` from any source."""
     from flax import nnx
 
+    from semalign import tasks
     from semalign.workflows.loading import LoadedRun, load_run
 
     if source is None or isinstance(source, str | Path):
         source = load_run(source, runs_dir=runs_dir, which=which)
-    if isinstance(source, LoadedRun) and source.task != "classification":
+    if isinstance(source, LoadedRun) and not source.spec.supports("inspect"):
         raise SemalignError(
             f"run {source.paths.name} is a {source.task} run: inspect how two texts align "
             'with --pair, e.g. semalign inspect "a text" --pair "another text"'
         )
     if isinstance(source, LoadedRun):
-        max_len = min(source.data_config.max_len, source.model_config.max_len)
         return (
             source.model,
+            source.task_impl,
             tokenizer or source.tokenizer,
             tuple(labels or source.labels),
             name or source.paths.name,
             source.checkpoint,
-            max_len,
+            source.max_len,
         )
     if isinstance(source, nnx.Module) and hasattr(source, "config"):
         if tokenizer is None:
@@ -386,10 +244,10 @@ def _source(source: Any, tokenizer, labels, runs_dir, which, name):
         if len(labels) != classes:
             raise SemalignError(f"the model has {classes} classes but {len(labels)} labels given")
         source.eval()
-        return source, tokenizer, labels, name or "model", None, source.config.max_len
+        task = tasks.get(tasks.DEFAULT_TASK).load()
+        return source, task, tokenizer, labels, name or "model", None, source.config.max_len
     raise SemalignError(
-        f"cannot inspect a {type(source).__name__}: give a run folder, a LoadedRun or a "
-        "TextClassifier"
+        f"cannot inspect a {type(source).__name__}: give a run folder, a LoadedRun or a Classifier"
     )
 
 
@@ -416,7 +274,7 @@ def attention(
     Args:
       source: a run folder, None for the newest run under ``runs_dir``, a
         :class:`semalign.workflows.loading.LoadedRun`, or a
-        :class:`semalign.models.TextClassifier` (then ``tokenizer`` is needed; the
+        :class:`~semalign.tasks.classification.model.Classifier` (then ``tokenizer`` is needed; the
         model is switched to eval mode).
       texts: one text or several.
       layer: a 0-based layer index, ``"last"``, or ``"all"`` / None.
@@ -441,7 +299,7 @@ def attention(
     texts = check_texts(texts)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise SemalignError(f"batch_size must be a positive integer, got {batch_size!r}")
-    model, tok, labels, run_name, checkpoint, max_len = _source(
+    model, task, tok, labels, run_name, checkpoint, max_len = _source(
         source, tokenizer, labels, runs_dir, which, name
     )
     cfg = model.config
@@ -455,7 +313,7 @@ def attention(
         batch = np.zeros((len(chunk), max(len(row) for _, row, _ in chunk)), np.int32)
         for b, (_, row, _) in enumerate(chunk):
             batch[b, : len(row)] = row
-        probs, logits, weights = capture_batch(model, batch)
+        probs, logits, weights = capture_batch(model, batch, task)
         for b, (tokens, row, dropped) in enumerate(chunk):
             n = len(row)
             w = weights[b, :, :, :n, :n]
@@ -464,14 +322,14 @@ def attention(
                 TextAttention(
                     text=texts[start + b],
                     tokens=tokens,
-                    ids=_frozen(row.astype(np.int32)),
+                    ids=frozen(row.astype(np.int32)),
                     dropped=dropped,
-                    probabilities=_frozen(p),
+                    probabilities=frozen(p),
                     label=labels[int(np.argmax(p))],
-                    logits=_frozen(logits[b, :, :, :n, :n][li][:, hi]),
-                    weights=_frozen(w[li][:, hi]),
-                    mask=_frozen(_visible(cfg.attention, n)),
-                    rollout=_frozen(_rollout(w)) if rollout else None,
+                    logits=frozen(logits[b, :, :, :n, :n][li][:, hi]),
+                    weights=frozen(w[li][:, hi]),
+                    mask=frozen(_visible(cfg.attention, n)),
+                    rollout=frozen(_rollout(w)) if rollout else None,
                 )
             )
     return AttentionReport(

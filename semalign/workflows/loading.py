@@ -1,4 +1,4 @@
-"""Rebuild a trained model, its tokenizer and labels from a run folder."""
+"""Rebuild a trained model, its tokenizer and labels from a run folder, for any task."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Any
 
 import tokenizers
 
-from semalign.config import DataConfig, ModelConfig, TrainConfig
+from semalign import tasks
+from semalign.config import ModelConfig, TrainConfig
 from semalign.data import load_tokenizer
 from semalign.errors import RunError
 from semalign.runs import RunPaths, read_json, resolve_run
+
+__all__ = ["LoadedRun", "load_run", "read_configs", "run_spec"]
 
 
 @dataclass(frozen=True)
@@ -20,16 +23,15 @@ class LoadedRun:
 
     Attributes:
       paths: the run folder.
-      model: the classifier in eval mode with the chosen checkpoint's weights.
+      model: the task's model in eval mode with the chosen checkpoint's weights.
       tokenizer: the run's tokenizer.
-      labels: class names, index order.
+      labels: class names, index order (empty for tasks without classes).
       model_config: the architecture.
-      data_config: how the run's data was read and tokenized.
+      data_config: how the run's data was read and tokenized (the task's data config).
       train_config: how it was trained.
       checkpoint: which checkpoint directory was loaded.
-      task: ``classification``, ``similarity`` or ``pair-classification`` (from
-        config.json; runs without the field are classification runs).
-      loss: the training loss of a pair run, None for classification.
+      task: the task's name (runs without the field are classification runs).
+      loss: the training loss (the task's default for runs that did not record it).
     """
 
     paths: RunPaths
@@ -37,51 +39,55 @@ class LoadedRun:
     tokenizer: tokenizers.Tokenizer
     labels: tuple[str, ...]
     model_config: ModelConfig
-    data_config: DataConfig
+    data_config: Any
     train_config: TrainConfig
     checkpoint: str
-    task: str = "classification"
-    loss: str | None = None
+    task: str = tasks.DEFAULT_TASK
+    loss: str = "cross-entropy"
+
+    @property
+    def spec(self) -> tasks.TaskSpec:
+        """The task's :class:`~semalign.tasks.TaskSpec`."""
+        return tasks.get(self.task)
+
+    @property
+    def task_impl(self) -> Any:
+        """The task's implementation (:class:`semalign.tasks.base.Task`)."""
+        return self.spec.load()
+
+    @property
+    def max_len(self) -> int:
+        """The longest token sequence the model reads."""
+        return min(self.data_config.max_len, self.model_config.max_len)
 
 
-def run_task(paths: RunPaths) -> str:
-    """The run's task as config.json records it (``classification`` when absent)."""
-    return read_json(paths.config).get("task", "classification")
+def run_spec(paths: RunPaths) -> tasks.TaskSpec:
+    """The task of a run, from its config.json.
 
-
-def _tasks() -> dict[str, tuple[type, type]]:
-    """Task name -> (model class, data config class) of the run's config.json."""
-    from semalign.data.pairs import PairDataConfig
-    from semalign.models import TextClassifier
-    from semalign.pair_tasks import TASKS
-
-    pairs = {name: (task.model, PairDataConfig) for name, task in TASKS.items()}
-    return {"classification": (TextClassifier, DataConfig), **pairs}
-
-
-def _task_parts(task: str) -> tuple[type, type]:
-    known = _tasks()
-    if task not in known:
+    Raises:
+      RunError: a task this version of semalign does not know.
+    """
+    name = read_json(paths.config).get("task", tasks.DEFAULT_TASK)
+    if name not in tasks.TASKS:
         raise RunError(
-            f"run task {task!r} is unknown to this semalign (known: {', '.join(known)}): "
-            "upgrade semalign or retrain"
+            f"run task {name!r} is unknown to this semalign (known: "
+            f"{', '.join(tasks.names())}): upgrade semalign or retrain"
         )
-    return known[task]
+    return tasks.get(name)
 
 
-def read_configs(paths: RunPaths) -> tuple[ModelConfig, DataConfig, TrainConfig]:
-    """The three configs of ``config.json``.
-
-    A pair run's data config is a :class:`~semalign.data.pairs.PairDataConfig`.
+def read_configs(paths: RunPaths) -> tuple[ModelConfig, Any, TrainConfig]:
+    """The three configs of ``config.json`` (the data config is the task's).
 
     Raises:
       RunError: when config.json lacks a section or holds invalid values.
     """
     raw = read_json(paths.config)
+    spec = run_spec(paths)
     try:
         return (
             ModelConfig.from_dict(raw["model"]),
-            _task_parts(raw.get("task", "classification"))[1](**raw["data"]),
+            spec.data_config(**raw["data"]),
             TrainConfig(**raw["train"]),
         )
     except (KeyError, TypeError, ValueError) as err:
@@ -95,20 +101,37 @@ def load_run(
 ) -> LoadedRun:
     """Load the run at ``run`` (or the newest under ``runs_dir``).
 
+    Runs written by semalign 0.1.0 (trunk parameters at the top of the model) load too.
+
     Raises:
       RunError: no run, an incomplete run, or a checkpoint that does not fit the config.
     """
     from flax import nnx
 
+    from semalign.nn.encoder import LEGACY_LAYOUTS
     from semalign.runs import checkpoints
 
     paths = resolve_run(run, runs_dir=runs_dir)
     mcfg, dcfg, tcfg = read_configs(paths)
     raw = read_json(paths.config)
-    task = raw.get("task", "classification")
+    spec = run_spec(paths)
     labels = tuple(read_json(paths.labels))
     tokenizer = load_tokenizer(paths.tokenizer)
-    model = _task_parts(task)[0](mcfg, rngs=nnx.Rngs(0))
-    tag = checkpoints.restore(paths.checkpoints, {"model": model}, which)
+    try:
+        model = spec.load().build(mcfg, rngs=nnx.Rngs(0))
+    except ValueError as err:
+        raise RunError(f"{paths.config} does not describe a {spec.name} model ({err})") from None
+    tag = checkpoints.restore(paths.checkpoints, {"model": model}, which, layouts=LEGACY_LAYOUTS)
     model.eval()
-    return LoadedRun(paths, model, tokenizer, labels, mcfg, dcfg, tcfg, tag, task, raw.get("loss"))
+    return LoadedRun(
+        paths,
+        model,
+        tokenizer,
+        labels,
+        mcfg,
+        dcfg,
+        tcfg,
+        tag,
+        spec.name,
+        raw.get("loss") or spec.losses[0],
+    )

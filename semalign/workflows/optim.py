@@ -7,6 +7,7 @@ from collections.abc import Callable
 import optax
 
 from semalign.config import TrainConfig
+from semalign.registry import Registry
 
 ScheduleFn = Callable[[TrainConfig, int, int], optax.Schedule]
 
@@ -27,11 +28,10 @@ def _exponential(cfg: TrainConfig, total: int, per_epoch: int) -> optax.Schedule
     return optax.exponential_decay(cfg.lr, transition_steps=steps, decay_rate=cfg.decay_rate)
 
 
-SCHEDULES: dict[str, ScheduleFn] = {
-    "constant": _constant,
-    "cosine": _cosine,
-    "exponential": _exponential,
-}
+SCHEDULES: Registry[ScheduleFn] = Registry("schedule")
+SCHEDULES.register("constant", _constant)
+SCHEDULES.register("cosine", _cosine)
+SCHEDULES.register("exponential", _exponential)
 
 
 def warmup_steps(cfg: TrainConfig, total: int) -> int:
@@ -43,7 +43,7 @@ def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
     """Linear warm-up from 0, then the named schedule over the remaining steps."""
     total = cfg.epochs * steps_per_epoch
     warm = warmup_steps(cfg, total)
-    main = SCHEDULES[cfg.schedule](cfg, max(total - warm, 1), steps_per_epoch)
+    main = SCHEDULES.get(cfg.schedule)(cfg, max(total - warm, 1), steps_per_epoch)
     if warm == 0:
         return main
     return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, warm), main], [warm])

@@ -7,6 +7,7 @@ Both backends tokenize the same way, cut at the run's ``max_len`` and return the
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,20 +65,24 @@ def read_texts(path: str | os.PathLike[str]) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def _jax_probabilities(loaded, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    import jax
+@functools.cache
+def _jitted(probabilities):
     from flax import nnx
-
-    from semalign.runtime import encode
 
     @nnx.jit
     def probs(model, ids, mask):
-        return jax.nn.softmax(model(ids, mask > 0).logits, axis=-1)
+        return probabilities(model, ids, mask > 0)
 
-    max_len = min(loaded.data_config.max_len, loaded.model_config.max_len)
+    return probs
+
+
+def _jax_probabilities(loaded, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    from semalign.runtime import encode
+
+    probs = _jitted(loaded.task_impl.probabilities)
     out = [np.zeros((0, len(loaded.labels)), np.float32)]
     for i in range(0, len(texts), batch_size):
-        ids, mask = encode(loaded.tokenizer, texts[i : i + batch_size], max_len)
+        ids, mask = encode(loaded.tokenizer, texts[i : i + batch_size], loaded.max_len)
         out.append(np.asarray(probs(loaded.model, ids, mask)))
     return np.concatenate(out)
 
@@ -126,13 +131,15 @@ def predict(
         preds = clf.predict(texts, batch_size=batch_size)
         return PredictResult("onnx", Path(model), clf.labels, tuple(preds))
 
-    from semalign.runs import read_json
-    from semalign.workflows.loading import load_run
+    from semalign.workflows.loading import load_run, run_spec
 
     paths = resolve_run(run, runs_dir=runs_dir)
-    task = read_json(paths.config).get("task", "classification")
-    if task != "classification":
-        raise RunError(f"run '{paths.root}' is a {task} run: predict classifies texts")
+    spec = run_spec(paths)
+    if not spec.supports("predict"):
+        raise RunError(
+            f"run '{paths.root}' is a {spec.name} run: predict labels single texts; "
+            "use `semalign embed` or `semalign inspect --pair` with it"
+        )
     loaded = load_run(paths.root, which=checkpoint)
     probs = _jax_probabilities(loaded, texts, batch_size)
     preds = predictions(texts, probs, loaded.labels)

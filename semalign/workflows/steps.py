@@ -1,11 +1,14 @@
-"""Jitted train and eval steps over split NNX state (graph traversal happens once, at trace).
+"""Jitted train and eval steps for any task (graph traversal happens once, at trace).
 
 ``TrainState`` is ``(model_state, optimizer_state)``; the train step donates it, so the
-parameters are updated in place in device memory.
+parameters are updated in place in device memory. A batch is any NamedTuple of arrays
+(its rows the leading axis): on a mesh every array is split over ``data``, so the
+shardings follow the batch's structure and every task runs on every mesh.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -13,9 +16,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from semalign.data import Batch
-
 Metrics = dict[str, jax.Array]
+
+__all__ = ["Steps", "weight_penalty"]
 
 
 def weight_penalty(model: nnx.Module, l1: float, l2: float) -> jax.Array | float:
@@ -31,21 +34,15 @@ def weight_penalty(model: nnx.Module, l1: float, l2: float) -> jax.Array | float
     )
 
 
-def weighted_cross_entropy(
-    logits: jax.Array, labels: jax.Array, weights: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """``(sum of weighted CE, sum of weights)`` over ``[batch, classes]`` logits."""
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return jnp.sum(ce * weights), jnp.sum(weights)
-
-
 class Steps:
-    """Compiled steps for one model + optimizer.
+    """Compiled steps for one model + optimizer and a task's objective.
 
     Args:
       model: the model (its train/eval mode is captured per step).
       optimizer: an ``nnx.Optimizer`` over ``nnx.Param``; None for evaluation only
         (:meth:`train` then refuses).
+      loss: ``(model, batch) -> (loss, device sums)`` (:meth:`semalign.tasks.base.Task.loss`).
+      outputs: ``(model, batch) -> outputs`` in eval mode.
       l1: L1 penalty on weight matrices.
       l2: L2 penalty on weight matrices.
       mesh: a ``("data", "model")`` mesh; the state is placed by its logical axis names
@@ -57,6 +54,8 @@ class Steps:
         model: nnx.Module,
         optimizer: nnx.Optimizer | None,
         *,
+        loss: Callable[[Any, Any], tuple[jax.Array, Metrics]] | None = None,
+        outputs: Callable[[Any, Any], Any],
         l1: float = 0.0,
         l2: float = 0.0,
         mesh: Any = None,
@@ -67,6 +66,7 @@ class Steps:
         self.eval_def, _ = nnx.split(model)
         self.opt_def, opt_state = nnx.split(optimizer) if optimizer is not None else (None, None)
         self.state = (model_state, opt_state)
+        self.loss, self.outputs = loss, outputs
         self.l1, self.l2 = l1, l2
         self.mesh = mesh
         if mesh is None:
@@ -78,71 +78,71 @@ class Steps:
         state_sh = sharding.state_shardings(self.state, mesh)
         self.state = jax.device_put(self.state, state_sh)
         rows, rep = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+        # ``rows`` is a prefix of any batch structure: every array is split by rows.
         self._train = jax.jit(
             self._train_step,
             donate_argnums=0,
-            in_shardings=(state_sh, rows, rows, rows),
+            in_shardings=(state_sh, rows),
             out_shardings=(state_sh, rep),
         )
-        self._eval = jax.jit(
-            self._eval_step,
-            in_shardings=(state_sh[0], rows, rows, rows),
-            out_shardings=(rows, rep, rep),
+        self._eval = jax.jit(self._eval_step, in_shardings=(state_sh[0], rows))
+
+    @classmethod
+    def for_task(
+        cls, task, model: nnx.Module, optimizer: nnx.Optimizer | None, *, loss=None, data=None, **kw
+    ) -> Steps:
+        """Steps with ``task``'s objective (``loss``: one of its losses, None: the default).
+
+        ``data`` is the task's data config where its objective reads one (a similarity
+        score range); other keywords go to :class:`Steps`.
+        """
+        name = task.spec.check_loss(loss)
+        return cls(
+            model, optimizer, loss=task.loss(name, data), outputs=task.outputs(name, data), **kw
         )
 
-    def _train_step(self, state: Any, ids: jax.Array, labels: jax.Array, weights: jax.Array):
+    def _train_step(self, state: Any, batch: Any):
         model = nnx.merge(self.train_def, state[0])
         optimizer = nnx.merge(self.opt_def, state[1])
 
-        def loss_fn(model):
-            logits = model(ids).logits
-            total, count = weighted_cross_entropy(logits, labels, weights)
-            data_loss = total / jnp.maximum(count, 1.0)
-            return data_loss + weight_penalty(model, self.l1, self.l2), (total, count, logits)
+        def objective(model):
+            value, sums = self.loss(model, batch)
+            return value + weight_penalty(model, self.l1, self.l2), sums
 
-        grads, (total, count, logits) = nnx.grad(loss_fn, has_aux=True)(model)
+        grads, sums = nnx.grad(objective, has_aux=True)(model)
         optimizer.update(model, grads)
-        correct = jnp.sum((jnp.argmax(logits, -1) == labels) * weights)
-        metrics = {
-            "loss_sum": total,
-            "correct": correct,
-            "count": count,
-            "grad_norm": optax.global_norm(grads),
-        }
+        metrics = {**sums, "grad_norm": optax.global_norm(grads)}
         return (nnx.state(model), nnx.state(optimizer)), metrics
 
-    def _eval_step(self, model_state: Any, ids: jax.Array, labels: jax.Array, weights: jax.Array):
-        model = nnx.merge(self.eval_def, model_state)
-        logits = model(ids).logits
-        total, count = weighted_cross_entropy(logits, labels, weights)
-        return logits, total, count
+    def _eval_step(self, model_state: Any, batch: Any):
+        return self.outputs(nnx.merge(self.eval_def, model_state), batch)
 
-    def _place(self, batch: Batch) -> tuple:
-        arrays = (batch.ids, batch.labels, batch.weights)
+    def _place(self, batch: Any) -> Any:
         if self.mesh is None or jax.process_count() == 1:
-            return arrays  # jit's in_shardings split host arrays over the mesh
+            return batch  # jit's in_shardings split host arrays over the mesh
         # Several hosts: every process holds the same global batch; each hands over the
         # rows that its devices own.
         from semalign import sharding
 
         rows = sharding.batch_sharding(self.mesh)
         n, p = jax.process_count(), jax.process_index()
-        per = batch.ids.shape[0] // n
-        return tuple(
-            jax.make_array_from_process_local_data(rows, a[p * per : (p + 1) * per], a.shape)
-            for a in arrays
-        )
 
-    def train(self, batch: Batch) -> Metrics:
+        def local(a):
+            per = a.shape[0] // n
+            return jax.make_array_from_process_local_data(rows, a[p * per : (p + 1) * per], a.shape)
+
+        return jax.tree.map(local, batch)
+
+    def train(self, batch: Any) -> Metrics:
         """One optimisation step; returns device-side sums (no host sync)."""
-        if self.opt_def is None:
+        if self.opt_def is None or self.loss is None:
             raise RuntimeError("these steps were built without an optimizer: evaluation only")
-        self.state, metrics = self._train(self.state, *self._place(batch))
+        self.state, metrics = self._train(self.state, self._place(batch))
         return metrics
 
-    def evaluate(self, batch: Batch) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """``(logits [batch, classes], loss sum, weight sum)`` in eval mode."""
-        return self._eval(self.state[0], *self._place(batch))
+    def evaluate(self, batch: Any) -> Any:
+        """The task's eval outputs for one batch (device arrays, no host sync)."""
+        return self._eval(self.state[0], self._place(batch))
 
     def sync(self, model: nnx.Module, optimizer: nnx.Optimizer | None = None) -> None:
         """Write the compiled state back into the Python objects (for saving)."""

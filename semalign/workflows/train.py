@@ -1,8 +1,10 @@
-"""Training end to end: data -> tokenizer -> batches -> jitted steps -> checkpoints -> test.
+"""Training end to end, one path for every task.
 
-The library function :func:`train` does the work and reports through a :class:`Reporter`;
-the CLI only renders what it is told. Everything a later command needs lands in the run
-folder (see ``DESIGN.md``).
+Data -> tokenizer -> batches -> jitted steps -> checkpoints -> test.
+
+The task (:mod:`semalign.tasks`) says how its data is read and batched, which model sits
+on the trunk, what the loss and the selection metric are; this module never names one.
+Everything a later command needs lands in the run folder (see ``DESIGN.md``).
 """
 
 from __future__ import annotations
@@ -12,70 +14,31 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from semalign.config import DataConfig, ModelConfig, TrainConfig
-from semalign.data import (
-    Splits,
-    batch_stats,
-    check_trainable,
-    load_tokenizer,
-    save_tokenizer,
-    tokens_of,
-    train_tokenizer,
-)
-from semalign.metrics import ClassificationReport, classification_report
-from semalign.runs import (
-    RunPaths,
-    create_run,
-    default_run_name,
-    read_json,
-    write_json,
-)
+from semalign import tasks
+from semalign.config import ModelConfig, TrainConfig
+from semalign.data import load_tokenizer, save_tokenizer, tokens_of, train_tokenizer
+from semalign.errors import DataError, RunError
+from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
 from semalign.workflows.fit import Progress, open_for_resume
+from semalign.workflows.reporting import Reporter, SilentReporter
+
+__all__ = [
+    "DATA_DEPENDENT",
+    "Reporter",
+    "SilentReporter",
+    "TrainRequest",
+    "TrainResult",
+    "model_config",
+    "train",
+]
 
 #: Model fields that depend on the data and are filled in by :func:`train`.
 DATA_DEPENDENT = ("vocab_size", "num_classes", "max_len")
-
-
-class Reporter(Protocol):
-    """Receives progress; the CLI renders it, tests and scripts may ignore it."""
-
-    def start(self, info: Mapping[str, Any]) -> None:
-        """Run folder, data sizes, shapes, parameter count."""
-
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        """An epoch begins (1-based)."""
-
-    def step(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Running train metrics within the epoch (step is 1-based, within the epoch)."""
-
-    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Train and validation metrics of an epoch."""
-
-    def message(self, text: str) -> None:
-        """A line worth showing."""
-
-
-class SilentReporter:
-    """Reports nothing."""
-
-    def start(self, info: Mapping[str, Any]) -> None:  # noqa: D102
-        pass
-
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:  # noqa: D102
-        pass
-
-    def step(self, step: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
-        pass
-
-    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:  # noqa: D102
-        pass
-
-    def message(self, text: str) -> None:  # noqa: D102
-        pass
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -83,22 +46,29 @@ class TrainRequest:
     """Everything :func:`train` needs.
 
     Attributes:
-      data: data source and tokenization.
+      task: a name of :data:`semalign.tasks.TASKS`; None: ``classification`` for a new
+        run, the run's own task when resuming.
+      data: the task's data config (:class:`~semalign.config.DataConfig`,
+        :class:`~semalign.data.pairs.PairDataConfig`); None: the task's default (the
+        built-in IMDB reviews for classification).
+      loss: one of the task's losses; None: its default.
       train: optimisation.
       model: model fields other than the data-dependent ones (``vocab_size``,
         ``num_classes``, ``max_len``), as keyword arguments of :class:`ModelConfig`.
       runs_dir: parent folder of runs.
-      name: run folder name; None makes one from dataset, scoring and time.
+      name: run folder name; None makes one from the data, task and scoring.
       overwrite: replace an existing run of that name.
       resume: continue the run at this path (its saved config wins; ``epochs`` may grow).
       stop_after: stop after this many epochs in this call (continue later with resume).
       tensorboard: write TensorBoard events.
       mesh: ``"auto"`` (all devices on ``data``) or ``"data=N,model=M"``; None: a mesh
         only when there is more than one device.
-      distributed: call ``jax.distributed.initialize()`` first (multi-host TPU/GPU).
+      distributed: call ``jax.distributed.initialize()`` first (multi-host).
     """
 
-    data: DataConfig = field(default_factory=DataConfig)
+    task: str | None = None
+    data: Any = None
+    loss: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     model: Mapping[str, Any] = field(default_factory=dict)
     runs_dir: str = "runs"
@@ -117,40 +87,48 @@ class TrainResult:
 
     Attributes:
       run: the run folder.
+      task: the run's task.
+      loss: the loss it was trained with.
       epochs_done: epochs completed in total (resumes included).
       best_epoch: epoch whose weights were kept.
       stopped_early: early stopping fired.
       finished: training is complete (not stopped by ``stop_after``).
-      validation: report of the kept weights on the validation split.
-      test: report on the test split (None when unfinished).
+      validation: the task's report of the kept weights on the validation split.
+      test: the task's report on the test split (None when unfinished).
       seconds: wall time of this call.
       tokens_per_second: real (non-pad) training tokens per second of step time.
       compiled_shapes: distinct batch shapes (so compilations of the train step).
     """
 
     run: Path
+    task: str
+    loss: str
     epochs_done: int
     best_epoch: int
     stopped_early: bool
     finished: bool
-    validation: ClassificationReport | None
-    test: ClassificationReport | None
+    validation: Any
+    test: Any
     seconds: float
     tokens_per_second: float
     compiled_shapes: int
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["run"] = str(self.run)
+        for key in ("validation", "test"):
+            out[key] = None if out[key] is None else out[key].to_dict()
         return out
 
 
-def model_config(options: Mapping[str, Any], *, vocab_size: int, num_classes: int, max_len: int):
+def model_config(
+    options: Mapping[str, Any], *, vocab_size: int, num_classes: int, max_len: int
+) -> ModelConfig:
     """A validated :class:`ModelConfig` from options plus the data-dependent fields."""
     clash = sorted(set(options) & set(DATA_DEPENDENT))
     if clash:
-        raise ValueError(f"model options {clash} are set from the data; pass them via DataConfig")
+        raise ValueError(f"model options {clash} are set from the data; pass them via the data")
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -160,33 +138,34 @@ def model_config(options: Mapping[str, Any], *, vocab_size: int, num_classes: in
     )
 
 
-def evaluate_batches(steps, batches, labels: tuple[str, ...]) -> ClassificationReport:
-    """Metrics of the model in ``steps`` over ``batches`` (filler rows ignored)."""
-    y_true, y_pred, loss_sum, count = [], [], 0.0, 0.0
-    pending = [(b, steps.evaluate(b)) for b in batches]  # dispatch all, then sync
-    for b, (logits, total, n) in pending:
-        keep = np.asarray(b.weights) > 0
-        y_true.append(np.asarray(b.labels)[keep])
-        y_pred.append(np.asarray(logits).argmax(-1)[keep])
-        loss_sum += float(total)
-        count += float(n)
-    return classification_report(
-        np.concatenate(y_true), np.concatenate(y_pred), labels, loss=loss_sum / max(count, 1.0)
-    )
+def _default_data(spec):
+    try:
+        return spec.data_config()
+    except (TypeError, ValueError):
+        raise DataError(
+            f"task {spec.name!r} has no built-in data: give it a {spec.data_config.__name__} "
+            f"(on the command line: --data)"
+        ) from None
 
 
-def _prepare_run(req: TrainRequest) -> tuple[RunPaths, TrainRequest, Progress | None]:
-    """Create the run folder, or open the one to resume and reload its request."""
-    if req.resume is None:
-        name = req.name or default_run_name(
-            req.data.dataset if req.data.data is None else Path(req.data.data).stem,
-            str(req.model.get("attention", {}).get("scoring", "dot")),
-        )
-        return create_run(req.runs_dir, name, overwrite=req.overwrite), req, None
-    run, saved, progress, train_cfg = open_for_resume(req.resume, req.train.epochs)
+def _resume(req: TrainRequest) -> tuple[RunPaths, TrainRequest, Progress]:
+    """Open the run to continue; its saved task, data, loss and model are the plan."""
+
+    def same_task(run, saved) -> None:
+        saved_task = saved.get("task", tasks.DEFAULT_TASK)
+        if req.task is not None and req.task != saved_task:
+            raise RunError(
+                f"run {run.root} is a {saved_task!r} run, not {req.task!r}: resume it with "
+                f"--task {saved_task}"
+            )
+
+    run, saved, progress, train_cfg = open_for_resume(req.resume, req.train.epochs, same_task)
+    spec = tasks.get(saved.get("task", tasks.DEFAULT_TASK))
     resumed = dataclasses.replace(
         req,
-        data=DataConfig(**saved["data"]),
+        task=spec.name,
+        data=spec.data_config(**saved["data"]),
+        loss=saved.get("loss") or spec.losses[0],
         train=train_cfg,
         model={k: v for k, v in saved["model"].items() if k not in DATA_DEPENDENT},
     )
@@ -194,7 +173,7 @@ def _prepare_run(req: TrainRequest) -> tuple[RunPaths, TrainRequest, Progress | 
 
 
 def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
-    """Train a text classifier and leave a complete run folder.
+    """Train a model for the request's task and leave a complete run folder.
 
     Args:
       req: what to train and where.
@@ -207,36 +186,45 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     Raises:
       DataError: bad data (missing file or column, one class, ...).
       RunError: the run exists (without overwrite) or cannot be resumed.
-      ValueError: an invalid option.
+      ValueError: an invalid option (task, loss, model field, mesh).
     """
+    from semalign.nn.encoder import check_names
+
     reporter = reporter or SilentReporter()
     t0 = time.perf_counter()
+    progress = None
+    if req.resume is not None:
+        run, req, progress = _resume(req)
+    spec = tasks.get(req.task or tasks.DEFAULT_TASK)
+    data = req.data if req.data is not None else _default_data(spec)
+    req = dataclasses.replace(req, task=spec.name, data=data, loss=spec.check_loss(req.loss))
     # Validate the model options and the mesh before touching data or disk.
-    from semalign.models import check_names
-
-    probe = model_config(
-        req.model, vocab_size=req.data.vocab_size, num_classes=2, max_len=req.data.max_len
-    )
+    probe = model_config(req.model, vocab_size=data.vocab_size, num_classes=0, max_len=data.max_len)
     check_names(probe)
     mesh = _mesh(req, probe.attention.heads)
-    if req.resume is not None:
-        run, req, progress = _prepare_run(req)
-        splits = _load_splits(req.data)
+    task = spec.load()
+    splits = _load_splits(task, data)  # bad data fails before a run folder is made
+    if progress is not None:
         tokenizer = load_tokenizer(run.tokenizer)
-        labels = tuple(read_json(run.labels))
+        classes = tuple(read_json(run.labels))
     else:
-        splits = _load_splits(req.data)  # fail on bad data before creating a run folder
-        run, req, progress = _prepare_run(req)
+        data = task.prepare_data(data, splits.train)
+        req = dataclasses.replace(req, data=data)
+        scoring = req.model.get("attention", {}).get("scoring", "dot")
+        if not isinstance(scoring, str):
+            scoring = ",".join(scoring)
+        name = req.name or default_run_name(*task.run_name(data, scoring))
+        run = create_run(req.runs_dir, name, overwrite=req.overwrite)
         tokenizer = train_tokenizer(
-            list(splits.train.texts),
-            vocab_size=req.data.vocab_size,
-            kind=req.data.tokenizer,
-            lowercase=req.data.lowercase,
+            task.corpus(splits.train),
+            vocab_size=data.vocab_size,
+            kind=data.tokenizer,
+            lowercase=data.lowercase,
         )
         save_tokenizer(tokenizer, run.tokenizer)
-        labels = splits.train.classes
-        write_json(run.labels, list(labels))
-    return _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh)
+        classes = task.classes(splits.train)
+        write_json(run.labels, list(classes))
+    return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh)
 
 
 def _mesh(req: TrainRequest, heads: int):
@@ -254,21 +242,18 @@ def _mesh(req: TrainRequest, heads: int):
     return mesh
 
 
-def _load_splits(data: DataConfig) -> Splits:
-    from semalign.pipeline import load_splits
-
-    splits = load_splits(data)
-    check_trainable(splits.train, where=f"training split of {data.source}")
+def _load_splits(task, data):
+    splits = task.load_splits(data)
+    task.check_trainable(splits.train, f"training split of {data.source}")
     return splits
 
 
-def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> TrainResult:
+def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh) -> TrainResult:
     # JAX is imported here, not at module import: building a request stays cheap.
     import jax
     from flax import nnx
 
-    from semalign.models import TextClassifier
-    from semalign.pipeline import batches, encode
+    from semalign.workflows.evaluate import evaluate_batches
     from semalign.workflows.fit import (
         Objective,
         fit,
@@ -279,55 +264,65 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
     from semalign.workflows.optim import learning_rate, optimizer
     from semalign.workflows.steps import Steps
 
-    cfg, data = req.train, req.data
+    spec, cfg, data = task.spec, req.train, req.data
     mcfg = model_config(
         req.model,
         vocab_size=tokenizer.get_vocab_size(),
-        num_classes=len(labels),
+        num_classes=task.num_classes(classes),
         max_len=data.max_len,
     )
-    write_run_config(run, task="classification", data=data, train=cfg, model=mcfg)
-    enc = {
-        name: encode(getattr(splits, name), tokenizer, labels, data.max_len)
-        for name in ("train", "validation", "test")
-    }
+    write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg)
+    enc = {s: task.encode(getattr(splits, s), tokenizer, classes, data.max_len) for s in SPLITS}
 
-    def train_batches(epoch: int):
-        return batches(
-            enc["train"], data, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch
+    def batches(split: str, *, shuffle: bool, epoch: int = 0):
+        return task.batches(
+            enc[split], data, batch_size=cfg.batch_size, shuffle=shuffle, seed=cfg.seed, epoch=epoch
         )
 
-    first = train_batches(0)
+    first = batches("train", shuffle=True)
     steps_per_epoch = len(first)
-    model = TextClassifier(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
+    model = task.build(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
     opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
     progress = restore_progress(run, progress, model, opt)
-    steps = Steps(model, opt, l1=cfg.l1, l2=cfg.l2, mesh=mesh)
-    stats = batch_stats(first)
+    steps = Steps(
+        model,
+        opt,
+        loss=task.loss(req.loss, data),
+        outputs=task.outputs(req.loss, data),
+        l1=cfg.l1,
+        l2=cfg.l2,
+        mesh=mesh,
+    )
+    shapes = sorted({tuple(int(d) for d in b[0].shape) for b in first})
+    slots = sum(a.size for b in first for a in b if a.ndim == 2)
     reporter.start(
         {
             "run": str(run.root),
+            "task": spec.name,
+            "loss": req.loss,
+            "metric": spec.metric,
             "data": data.source,
-            "sizes": {k: len(getattr(splits, k)) for k in ("train", "validation", "test")},
+            "sizes": {s: len(getattr(splits, s)) for s in SPLITS},
             "duplicates_removed": splits.duplicates_removed,
-            "labels": list(labels),
+            "labels": list(classes),
             "vocab": tokenizer.get_vocab_size(),
             "parameters": parameter_count(model),
-            "shapes": sorted({tuple(b.ids.shape) for b in first}),
-            "padding_fraction": stats.padding_fraction,
+            "shapes": shapes,
+            "padding_fraction": 1.0 - sum(task.tokens(b) for b in first) / max(slots, 1),
             "steps_per_epoch": steps_per_epoch,
             "resumed_from_epoch": progress.epoch,
             "model": mcfg.to_dict(),
             "mesh": None if mesh is None else dict(mesh.shape),
         }
     )
-    probe = _probe_sentence(splits, tokenizer, data.max_len)
+    probe = _probe_sentence(task.corpus(splits.validation), tokenizer, data.max_len)
     objective = Objective(
-        evaluate=lambda s, bs: evaluate_batches(s, bs, labels),
-        score=lambda report: report.accuracy,
-        score_name="accuracy",
-        tokens=lambda b: int(np.count_nonzero(b.ids)),
-        test_record=lambda r: {**r.scalars(), "confusion": [list(row) for row in r.confusion]},
+        evaluate=lambda s, bs: evaluate_batches(task, s, bs, classes),
+        score=task.score,
+        score_name=spec.metric,
+        tokens=task.tokens,
+        higher_is_better=spec.higher_is_better,
+        test_record=task.test_record,
         after_epoch=lambda m, tr, step: _attention_image(tr, m, probe, step, run.root.name),
     )
     out = fit(
@@ -337,9 +332,9 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
         optimizer=opt,
         steps=steps,
         objective=objective,
-        train_batches=lambda epoch: first if epoch == 0 else train_batches(epoch),
-        val_batches=batches(enc["validation"], data, batch_size=cfg.batch_size, shuffle=False),
-        test_batches=lambda: batches(enc["test"], data, batch_size=cfg.batch_size, shuffle=False),
+        train_batches=lambda e: first if e == 0 else batches("train", shuffle=True, epoch=e),
+        val_batches=batches("validation", shuffle=False),
+        test_batches=lambda: batches("test", shuffle=False),
         progress=progress,
         tokenizer=tokenizer,
         reporter=reporter,
@@ -351,6 +346,8 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
     )
     return TrainResult(
         run=run.root,
+        task=spec.name,
+        loss=req.loss,
         epochs_done=out.epochs_done,
         best_epoch=out.best_epoch,
         stopped_early=out.stopped_early,
@@ -359,15 +356,15 @@ def _fit(req, run, splits, tokenizer, labels, progress, reporter, t0, mesh) -> T
         test=out.test,
         seconds=time.perf_counter() - t0,
         tokens_per_second=out.tokens_per_second,
-        compiled_shapes=len(stats.shapes),
+        compiled_shapes=len(shapes),
     )
 
 
-def _probe_sentence(splits: Splits, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
+def _probe_sentence(texts, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
     # A fixed, short validation text whose attention is drawn into TensorBoard each epoch.
     from semalign.data import encode_texts
 
-    texts = sorted(splits.validation.texts, key=len)
+    texts = sorted(texts, key=len)
     text = texts[len(texts) // 10] if texts else "a"
     length = min(max_len, 24)
     return encode_texts(tokenizer, [text], max_len=length)[0], tokens_of(tokenizer, text, length)
@@ -378,18 +375,7 @@ def _attention_image(tracker, model, probe, step: int, title: str) -> None:
 
     ids, tokens = probe
     model.eval()
-    out = model(ids[None], capture=True)
-    weights = np.asarray(out.attention[0].weights[0, 0])
+    captures = model.encoder(ids[None], capture=True)[2]
+    weights = np.asarray(captures[0].weights[0, 0])
     fig = attention_figure(weights, tokens, tokens, title=f"{title}: layer 1, head 1")
     tracker.image("attention/layer1_head1", step, figure_to_rgb(fig))
-
-
-__all__ = [
-    "Reporter",
-    "SilentReporter",
-    "TrainRequest",
-    "TrainResult",
-    "evaluate_batches",
-    "model_config",
-    "train",
-]

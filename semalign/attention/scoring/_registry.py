@@ -1,14 +1,14 @@
-"""Registry of scorings by name; refuses duplicates, suggests near misses."""
+"""Scorings by name, in the one generic :class:`~semalign.registry.Registry`."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flax import nnx
 
 from semalign.attention.scoring._base import Scoring
+from semalign.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ScoringSpec:
     signed: bool = False
 
 
-_REGISTRY: dict[str, ScoringSpec] = {}
+_REGISTRY: Registry[ScoringSpec] = Registry("scoring")
 
 
 def register(spec: ScoringSpec) -> ScoringSpec:
@@ -68,15 +68,12 @@ def register(spec: ScoringSpec) -> ScoringSpec:
       ValueError: if the name is taken.
 
     """
-    if spec.name in _REGISTRY:
-        raise ValueError(f"scoring {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _REGISTRY.register(spec.name, spec)
 
 
 def available() -> tuple[str, ...]:
     """Registered names in registration order."""
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get(name: str) -> ScoringSpec:
@@ -86,14 +83,7 @@ def get(name: str) -> ScoringSpec:
       ValueError: naming the received value, a close match if any, and the choices.
 
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"unknown scoring {name!r}.{hint} Available: {', '.join(_REGISTRY)}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def build(name: str, ctx: BuildContext) -> Scoring:

@@ -1,4 +1,4 @@
-"""Export a trained classifier: ONNX through jax2onnx, checked against JAX in onnxruntime.
+"""Export a trained run of any task: ONNX through jax2onnx, checked against JAX in onnxruntime.
 
 Layer 4 (workflow). Importing this package is cheap; JAX and jax2onnx load when an export
 runs. Serving the result needs only :mod:`semalign.runtime` (numpy, onnxruntime,
@@ -14,7 +14,6 @@ from semalign.workflows.export.onnx import (
     check_shapes,
     export_onnx,
     metadata,
-    output_names,
     verify,
     write_model,
 )
@@ -28,7 +27,6 @@ __all__ = [
     "check_shapes",
     "export_onnx",
     "metadata",
-    "output_names",
     "verify",
     "write_model",
 ]

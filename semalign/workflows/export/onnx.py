@@ -1,9 +1,12 @@
 """``semalign export onnx``: a run's whole pipeline as one ONNX graph, checked against JAX.
 
-The graph goes from token ids and mask to class probabilities (and logits, optionally
-the pooled embedding and the attention weights), with symbolic batch and sequence axes
-(``S <= max_len``). Labels, scoring, longest sequence, versions and the tokenizer ride in
-the model's metadata, so :mod:`semalign.runtime` needs nothing else.
+One pipeline for every task: convert the task's graph (:meth:`Task.onnx_graph
+<semalign.tasks.base.Task.onnx_graph>`: token ids and masks in, the task's outputs out;
+a classifier's probabilities and logits, optionally the pooled embedding and the
+attention weights; a similarity encoder's normalised embedding; a pair classifier's
+probabilities from two texts) with symbolic batch and sequence axes (``S <= max_len``),
+check it in onnxruntime, write it. Labels, scoring, longest sequence, versions and the
+tokenizer ride in the model's metadata, so :mod:`semalign.runtime` needs nothing else.
 
 Conversion is direct, JAX -> ONNX with jax2onnx: the jax2tf -> tf2onnx route no longer
 works with current JAX (``notes/onnx-export.md``), and TensorFlow is not needed.
@@ -19,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ import numpy as np
 
 from semalign import __version__
 from semalign.errors import SemalignError
-from semalign.runs import RunPaths, read_json, resolve_run, write_json
+from semalign.runs import RunPaths, resolve_run, write_json
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -41,28 +44,16 @@ __all__ = [
     "example_inputs",
     "export_onnx",
     "metadata",
-    "output_names",
     "verify",
     "write_model",
 ]
 
 #: Opset with the native ``Attention`` operator.
 DEFAULT_OPSET = 23
-INPUT_NAMES = ("input_ids", "attention_mask")
 #: Largest |onnxruntime - JAX| accepted on any output (fp32; measured ~1e-6).
 DEFAULT_TOLERANCE = 1e-4
 #: ONNX opsets accepted (jax2onnx 0.17 writes 18 and above; 23 has ``Attention``).
 MIN_OPSET, MAX_OPSET = 18, 23
-
-
-def output_names(*, embedding: bool = False, attention: bool = False) -> tuple[str, ...]:
-    """Graph outputs in order: ``probabilities``, ``logits`` [, ``embedding``][, ``attention``]."""
-    return (
-        "probabilities",
-        "logits",
-        *(("embedding",) if embedding else ()),
-        *(("attention",) if attention else ()),
-    )
 
 
 class ExportError(SemalignError):
@@ -107,6 +98,7 @@ class ExportReport:
       tolerance: the largest accepted difference.
       seconds: time spent converting and verifying.
       size_bytes: file size.
+      inputs: graph input names.
     """
 
     path: Path
@@ -118,6 +110,7 @@ class ExportReport:
     tolerance: float
     seconds: dict[str, float] = field(default_factory=dict)
     size_bytes: int = 0
+    inputs: tuple[str, ...] = ("input_ids", "attention_mask")
 
     @property
     def max_abs_diff(self) -> float:
@@ -139,7 +132,7 @@ class ExportReport:
             "run": self.run,
             "checkpoint": self.checkpoint,
             "opset": self.opset,
-            "inputs": list(INPUT_NAMES),
+            "inputs": list(self.inputs),
             "outputs": list(self.outputs),
             "tolerance": self.tolerance,
             "max_abs_diff": self.max_abs_diff,
@@ -170,23 +163,15 @@ def example_inputs(batch: int, seq: int, vocab: int, rng: np.random.Generator):
     return ids * mask, mask
 
 
-def verify(
-    session,
-    model,
-    *,
-    shapes: Sequence[tuple[int, int]],
-    embedding: bool = False,
-    attention: bool = False,
-    seed: int = 0,
-) -> tuple[ParityCheck, ...]:
-    """Compare an onnxruntime session with the JAX model's forward pass.
+def verify(session, graph, *, shapes: Sequence[tuple[int, int]], vocab: int, seed: int = 0):
+    """Compare an onnxruntime session with the JAX forward pass of the same graph.
 
     Args:
       session: an ``onnxruntime.InferenceSession`` of the exported graph.
-      model: the JAX :class:`~semalign.models.TextClassifier` it was exported from.
-      shapes: ``(batch, seq)`` pairs.
-      embedding: the graph has the embedding output.
-      attention: the graph has the attention output.
+      graph: the task's :class:`~semalign.tasks.base.OnnxGraph` of the JAX model it was
+        exported from (its ``fn`` is the reference).
+      shapes: ``(batch, seq)`` pairs; every text input gets its own random ids.
+      vocab: the model's vocabulary size.
       seed: of the random inputs.
 
     Returns:
@@ -194,18 +179,17 @@ def verify(
     """
     import jax
 
-    from semalign.workflows.export._graph import forward_fn
-
-    reference = jax.jit(forward_fn(model, embedding=embedding, attention=attention))
-    names = output_names(embedding=embedding, attention=attention)
+    reference = jax.jit(graph.fn)
     rng = np.random.default_rng(seed)
     checks = []
     for batch, seq in shapes:
-        ids, mask = example_inputs(batch, seq, model.config.vocab_size, rng)
-        got = session.run(list(names), {"input_ids": ids, "attention_mask": mask})
-        want = reference(ids, mask)
+        feed = {}
+        for ids_name, mask_name in graph.texts:
+            feed[ids_name], feed[mask_name] = example_inputs(batch, seq, vocab, rng)
+        got = session.run(list(graph.outputs), feed)
+        want = reference(*(feed[name] for name in graph.inputs))
         diffs = {}
-        for name, g, w in zip(names, got, want, strict=True):
+        for name, g, w in zip(graph.outputs, got, want, strict=True):
             d = np.abs(np.asarray(g, np.float64) - np.asarray(w, np.float64))
             diffs[name] = float(np.max(d)) if np.all(np.isfinite(d)) else float("nan")
         checks.append(ParityCheck(batch, seq, diffs))
@@ -219,9 +203,10 @@ def metadata(
     model_config,
     max_len: int,
     outputs: Sequence[str],
+    task: str,
+    inputs: Sequence[str] = ("input_ids", "attention_mask"),
     run: str = "",
     checkpoint: str = "",
-    task: str = "classification",
 ) -> dict[str, str]:
     """The metadata entries :mod:`semalign.runtime` reads (``semalign.task`` picks the class)."""
     scoring = model_config.attention.scoring
@@ -232,20 +217,13 @@ def metadata(
         "semalign.max_len": str(max_len),
         "semalign.scoring": scoring if isinstance(scoring, str) else ",".join(scoring),
         "semalign.outputs": json.dumps(list(outputs)),
-        "semalign.inputs": json.dumps(list(INPUT_NAMES)),
+        "semalign.inputs": json.dumps(list(inputs)),
         "semalign.pad_id": "0",
         "semalign.model_config": json.dumps(model_config.to_dict()),
         "semalign.run": run,
         "semalign.checkpoint": checkpoint,
         "semalign.tokenizer": tokenizer.to_str(),
     }
-
-
-def _other_tasks() -> dict[str, Callable[..., ExportReport]]:
-    """Run task (config.json ``"task"``) -> its exporter, for tasks other than classification."""
-    from semalign.export_pairs import export_pair_encoder
-
-    return {"similarity": export_pair_encoder}
 
 
 def check_out_path(out: Path, overwrite: bool) -> None:
@@ -308,9 +286,10 @@ def export_onnx(
 ) -> ExportReport:
     """Export a run's model to ONNX, verify it in onnxruntime, write it and a report.
 
-    A classification run exports ids + mask -> ``probabilities``, ``logits``; a similarity
-    run exports its encoder, ids + mask -> the normalised ``embedding``
-    (:func:`semalign.export_pairs.export_pair_encoder`; ``embedding`` is then implied).
+    The graph is the run's task's: a classifier gives ids + mask -> ``probabilities``,
+    ``logits`` (``embedding`` and ``attention`` on request); a similarity encoder ids +
+    mask -> the normalised ``embedding``; a pair classifier two texts' ids and masks
+    (one length ``S``) -> ``probabilities``, ``logits``.
 
     Args:
       run: the run folder; None = the newest under ``runs_dir``.
@@ -329,86 +308,79 @@ def export_onnx(
 
     Raises:
       RunError: no run, an incomplete run, a checkpoint that does not fit.
-      ExportError: a bad opset, an output that exists or cannot be written, or a
-        parity check that failed (the model is then not written).
+      ExportError: a bad opset, an output the task's graph does not offer, an output
+        file that exists or cannot be written, or a parity check that failed (the model
+        is then not written).
     """
+    from semalign.workflows.loading import run_spec
+
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(f"opset must be in {MIN_OPSET}..{MAX_OPSET}, got {opset}")
     paths: RunPaths = resolve_run(run, runs_dir=runs_dir)
-    task = read_json(paths.config).get("task", "classification")
-    if task != "classification":
-        exporters = _other_tasks()
-        if task not in exporters:
-            known = ", ".join(["classification", *exporters])
+    spec = run_spec(paths)
+    if not spec.supports("export"):
+        raise ExportError(f"run '{paths.root}' is a {spec.name} run: it has no ONNX graph yet")
+    asked = {"embedding": embedding, "attention": attention}
+    for option, flag in (("embedding", "--embedding"), ("attention", "--with-attention")):
+        if asked[option] and option not in spec.export_outputs:
             raise ExportError(
-                f"run '{paths.root}' is a {task} run: ONNX export covers {known} runs"
+                f"run '{paths.root}' is a {spec.name} run: its graph has no extra {option} "
+                f"output; drop {flag}"
             )
-        if attention:
-            raise ExportError(
-                f"run '{paths.root}' is a {task} run: its graph has one output, the "
-                "embedding; drop --with-attention"
-            )
-        return exporters[task](
-            paths.root,
-            out=out,
-            opset=opset,
-            overwrite=overwrite,
-            checkpoint=checkpoint,
-            tolerance=tolerance,
-            shapes=shapes,
-        )
     out = Path(out) if out is not None else paths.onnx
     check_out_path(out, overwrite)  # fail before the slow part
 
     from semalign.runtime import open_session
-    from semalign.workflows.export._graph import convert
+    from semalign.workflows.export.graph import convert
     from semalign.workflows.loading import load_run
 
     loaded = load_run(paths.root, which=checkpoint)
-    mcfg = loaded.model_config
-    shapes = tuple(shapes) if shapes is not None else check_shapes(mcfg.max_len)
-    names = output_names(embedding=embedding, attention=attention)
+    task, mcfg = loaded.task_impl, loaded.model_config
+    shapes = tuple(shapes) if shapes is not None else check_shapes(loaded.max_len)
+    graph = task.onnx_graph(loaded.model, embedding=embedding, attention=attention)
     t0 = time.perf_counter()
     proto = convert(
-        loaded.model, opset=opset, embedding=embedding, attention=attention, name=paths.name
+        loaded.model,
+        task=task,
+        opset=opset,
+        embedding=embedding,
+        attention=attention,
+        name=paths.name,
     )
     meta = metadata(
         labels=loaded.labels,
         tokenizer=loaded.tokenizer,
         model_config=mcfg,
-        max_len=min(loaded.data_config.max_len, mcfg.max_len),
-        outputs=names,
+        max_len=loaded.max_len,
+        outputs=graph.outputs,
+        task=spec.name,
+        inputs=graph.inputs,
         run=paths.name,
         checkpoint=loaded.checkpoint,
     )
-    for key, value in meta.items():
+    for key, value in {**meta, **graph.metadata}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name, proto.producer_version = "semalign", __version__
-    proto.doc_string = f"semalign {mcfg.attention.scoring} classifier from run {paths.name}"
+    proto.doc_string = f"semalign {mcfg.attention.scoring} {graph.doc} from run {paths.name}"
     t1 = time.perf_counter()
 
     staging = out.with_name(f".{out.name}.verify")
     write_model(proto, staging, overwrite=True)
     try:
-        checks = verify(
-            open_session(staging),
-            loaded.model,
-            shapes=shapes,
-            embedding=embedding,
-            attention=attention,
-        )
+        checks = verify(open_session(staging), graph, shapes=shapes, vocab=mcfg.vocab_size)
         t2 = time.perf_counter()
         report = ExportReport(
             path=out,
             run=paths.root,
             checkpoint=loaded.checkpoint,
             opset=opset,
-            outputs=names,
+            outputs=graph.outputs,
             checks=checks,
             tolerance=tolerance,
             seconds={"convert": round(t1 - t0, 3), "verify": round(t2 - t1, 3)},
             size_bytes=staging.stat().st_size,
+            inputs=graph.inputs,
         )
         write_json(paths.export_report, report.to_dict())
         if not report.ok:

@@ -1,4 +1,4 @@
-"""The exported graph: a :class:`TextClassifier` written in operators onnxruntime runs fast.
+"""The exported graph: a task's model written in operators onnxruntime runs fast.
 
 The model's own forward pass exports as it is (``kernel="model"``), but onnxruntime runs
 it 2-4x slower than ``jax.jit`` on a CPU: XLA fuses the masked softmax into one loop,
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -32,9 +31,8 @@ from flax import nnx
 
 from semalign.attention import MASK_VALUE, Capture, build_mask, row_has_keys
 from semalign.attention.scoring import Scoring
-from semalign.models import TextClassifier
 from semalign.nn.layers import MultiHeadAttention
-from semalign.workflows.export.onnx import DEFAULT_OPSET, INPUT_NAMES, output_names
+from semalign.workflows.export.onnx import DEFAULT_OPSET
 
 KERNELS = ("onnxruntime", "model")
 
@@ -142,7 +140,15 @@ class OnnxAttention(nnx.Module):
         )
 
 
-def export_model(model: TextClassifier, *, kernel: str = "onnxruntime") -> TextClassifier:
+def _task(task):
+    if task is None:
+        from semalign import tasks
+
+        return tasks.get(tasks.DEFAULT_TASK).load()
+    return task
+
+
+def export_model(model, *, task=None, kernel: str = "onnxruntime"):
     """A copy of ``model`` built for export: explicit, unchunked attention, eval mode.
 
     The chunked CPU path (``lax.map``) cannot take a symbolic batch and the fused path
@@ -150,46 +156,31 @@ def export_model(model: TextClassifier, *, kernel: str = "onnxruntime") -> TextC
     ``fused=False, batch_chunk=0`` and gets ``model``'s state (same structure).
 
     Args:
-      model: a trained classifier.
-      kernel: ``"onnxruntime"`` swaps attention for :class:`OnnxAttention`; ``"model"``
-        keeps the model's own attention (the graph as the model is written).
+      model: a trained model of ``task``.
+      task: the model's task (:class:`semalign.tasks.base.Task`); None: classification.
+      kernel: ``"onnxruntime"`` swaps the encoder's self-attention for
+        :class:`OnnxAttention`; ``"model"`` keeps the model's own attention (the graph as
+        the model is written).
 
     Raises:
       ValueError: an unknown kernel.
-
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     cfg = model.config
     attention = dataclasses.replace(cfg.attention, fused=False, batch_chunk=0)
-    copy = TextClassifier(cfg.replace(attention=attention), rngs=nnx.Rngs(0))
+    copy = _task(task).build(cfg.replace(attention=attention), rngs=nnx.Rngs(0))
     nnx.update(copy, nnx.state(model))
     copy.eval()
     if kernel == "onnxruntime":
-        for block in copy.blocks:
+        for block in copy.encoder.blocks:
             block.attn = OnnxAttention(block.attn)
     return copy
 
 
-def forward_fn(
-    model: TextClassifier, *, embedding: bool = False, attention: bool = False
-) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, ...]]:
-    """The exported pipeline ``(input_ids [B, S], attention_mask [B, S]) -> outputs``.
-
-    Outputs follow :func:`output_names`: ``probabilities [B, C]``, ``logits [B, C]``,
-    ``embedding [B, D]``, ``attention [B, layers, heads, S, S]``.
-    """
-
-    def fn(input_ids: jax.Array, attention_mask: jax.Array) -> tuple[jax.Array, ...]:
-        out = model(input_ids, attention_mask > 0, capture=attention)
-        outs = [jax.nn.softmax(out.logits, axis=-1), out.logits]
-        if embedding:
-            outs.append(out.embedding)
-        if attention:
-            outs.append(jnp.stack([c.weights.astype(jnp.float32) for c in out.attention], 1))
-        return tuple(outs)
-
-    return fn
+def forward_fn(model, *, task=None, embedding: bool = False, attention: bool = False):
+    """The exported pipeline of ``model``: ``(ids, mask, ...) -> outputs`` of its task's graph."""
+    return _task(task).onnx_graph(model, embedding=embedding, attention=attention).fn
 
 
 def load_converters() -> None:
@@ -214,8 +205,9 @@ def load_converters() -> None:
 
 
 def convert(
-    model: TextClassifier,
+    model,
     *,
+    task=None,
     opset: int = DEFAULT_OPSET,
     embedding: bool = False,
     attention: bool = False,
@@ -225,33 +217,35 @@ def convert(
     """Trace ``model`` into an ONNX ``ModelProto`` with symbolic batch and sequence axes.
 
     Args:
-      model: a trained classifier (not modified).
+      model: a trained model (not modified).
+      task: its task (:class:`semalign.tasks.base.Task`); None: classification.
       opset: ONNX opset; 23 and above get the fused ``Attention`` operator.
-      embedding: add the pooled embedding output.
+      embedding: add the pooled embedding output (where the task offers it).
       attention: add the attention weights output (explicit weights, no fused operator).
       kernel: see :func:`export_model`.
       name: the graph's name.
 
     Returns:
-      An ``onnx.ModelProto`` with inputs ``input_ids``, ``attention_mask`` (int32
-      ``[B, S]``, ``S <= max_len``) and the outputs of :func:`output_names`.
-
+      An ``onnx.ModelProto``: every input int32 ``[B, S]`` (``S <= max_len``; the texts
+      of a pair share ``S``), the outputs of the task's graph.
     """
     from jax2onnx import to_onnx
 
+    task = _task(task)
     # jax2onnx's IR serializer logs a warning for every untyped constant.
     logging.getLogger("onnx_ir").setLevel(logging.ERROR)
     load_converters()
-    graph_model = export_model(model, kernel=kernel)
-    fn = forward_fn(graph_model, embedding=embedding, attention=attention)
+    graph = task.onnx_graph(
+        export_model(model, task=task, kernel=kernel), embedding=embedding, attention=attention
+    )
     b, s = jax.export.symbolic_shape("B, S", constraints=(f"S <= {model.config.max_len}",))
     spec = jax.ShapeDtypeStruct((b, s), jnp.int32)
     return to_onnx(
-        fn,
-        [spec, spec],
+        graph.fn,
+        [spec] * len(graph.inputs),
         model_name=name,
         opset=opset,
-        input_names=list(INPUT_NAMES),
-        output_names=list(output_names(embedding=embedding, attention=attention)),
+        input_names=list(graph.inputs),
+        output_names=list(graph.outputs),
         normalization_mode="prefer_native" if kernel == "onnxruntime" else "auto",
     )

@@ -1,11 +1,4 @@
-"""Pure functions of sentence-pair learning: embedding similarities and pair losses.
-
-Similarities compare two batches of embeddings row by row, ``[n, d], [n, d] -> [n]``;
-they are written with array methods only, so they run on numpy and JAX arrays alike.
-:data:`SIMILARITIES` holds the four that sentence-transformers' STS evaluator reports.
-
-Losses take the model's cosine similarities of a batch of pairs, their gold targets and
-row weights (0 for filler rows) and return one scalar:
+"""Similarity losses on the cosines of a batch of pairs, their gold targets and row weights.
 
 * :func:`cosent_loss`, CoSENT (Su 2022, "CoSENT: a more efficient sentence vector scheme
   than Sentence-BERT"): ``log(1 + Σ_{s_i > s_j} exp(λ (cos_j − cos_i)))``; only the
@@ -21,59 +14,10 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-__all__ = [
-    "COSENT_SCALE",
-    "LOSSES",
-    "SIMILARITIES",
-    "cosent_loss",
-    "cosine",
-    "cosine_mse_loss",
-    "dot",
-    "negative_l1",
-    "negative_l2",
-]
+__all__ = ["COSENT_SCALE", "LOSSES", "cosent_loss", "cosine_mse_loss"]
 
 #: λ of CoSENT (Su 2022 and sentence-transformers' ``CoSENTLoss`` use 20).
 COSENT_SCALE = 20.0
-_EPS = 1e-8  # norms are clipped here; its cube stays a normal float32
-
-
-def cosine(a, b):
-    """Cosine similarity of matching rows: ``[n, d], [n, d] -> [n]`` (0 for a zero row).
-
-    Squared norms are clipped before the square root and the rows are normalised before
-    their product, so the gradient stays finite at a zero row (the padded filler rows of
-    a batch pool to zeros).
-    """
-    unit_a = a / (a * a).sum(-1, keepdims=True).clip(_EPS * _EPS) ** 0.5
-    unit_b = b / (b * b).sum(-1, keepdims=True).clip(_EPS * _EPS) ** 0.5
-    return (unit_a * unit_b).sum(-1)
-
-
-def negative_l2(a, b):
-    """``−‖a − b‖₂`` of matching rows (higher is more similar)."""
-    d = a - b
-    return -((d * d).sum(-1) ** 0.5)
-
-
-def negative_l1(a, b):
-    """``−‖a − b‖₁`` of matching rows (higher is more similar)."""
-    return -abs(a - b).sum(-1)
-
-
-def dot(a, b):
-    """``a · b`` of matching rows."""
-    return (a * b).sum(-1)
-
-
-SIMILARITIES: dict[str, Callable] = {
-    "cosine": cosine,
-    "l2": negative_l2,
-    "l1": negative_l1,
-    "dot": dot,
-}
-"""Embedding similarities by name (sentence-transformers calls ``l2`` euclidean and
-``l1`` manhattan)."""
 
 
 def cosent_loss(

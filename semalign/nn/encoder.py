@@ -1,19 +1,41 @@
-"""Models: :class:`TextClassifier` (token ids -> class logits, pooled embedding)."""
+"""The encoder trunk every task sits on: token ids -> contextual token states.
+
+Token embedding (+ hashed bigram embedding) + positions -> dropout -> N pre-LN encoder
+blocks with the configured scoring -> final LayerNorm. Heads (a classifier, a pair
+cross-attention, an LM head) are the task's; the trunk knows none of them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import jax
 import jax.numpy as jnp
-from flax import nnx, struct
+from flax import nnx
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
 from semalign.nn.layers import EncoderBlock, axes, layer_norm
 from semalign.nn.ngrams import bigram_ids
-from semalign.nn.pooling import POOLINGS, build_pooling
+from semalign.nn.pooling import POOLINGS
 from semalign.nn.positions import POSITIONS, build_positions
 
+__all__ = [
+    "LEGACY_LAYOUTS",
+    "PAD_ID",
+    "TRUNK_PARTS",
+    "Encoder",
+    "check_names",
+    "hoist_trunk",
+    "nest_trunk",
+]
+
 PAD_ID = 0
+
+#: Attributes of :class:`Encoder`. semalign 0.1.0 kept them at the top of every model;
+#: :func:`nest_trunk` / :func:`hoist_trunk` convert between the two checkpoint layouts.
+TRUNK_PARTS = ("embed", "bigrams", "positions", "embed_dropout", "blocks", "final_norm")
 
 
 def check_names(config: ModelConfig) -> None:
@@ -26,49 +48,28 @@ def check_names(config: ModelConfig) -> None:
 
     for name in set(config.attention.head_scorings):
         scoring.get(name)
-    if config.positions not in POSITIONS:
-        raise ValueError(
-            f"unknown positions {config.positions!r}; choose one of {', '.join(POSITIONS)}"
-        )
-    if config.pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {config.pooling!r}; choose one of {', '.join(POOLINGS)}")
+    POSITIONS.get(config.positions)
+    POOLINGS.get(config.pooling)
 
 
-@struct.dataclass
-class ClassifierOutput:
-    """What a forward pass returns.
-
-    Attributes:
-      logits: ``[batch, classes]``.
-      embedding: ``[batch, dim]`` pooled representation.
-      attention: one :class:`Capture` per layer when asked for, else None.
-
-    """
-
-    logits: jax.Array
-    embedding: jax.Array
-    attention: tuple[Capture, ...] | None = None
-
-
-class TextClassifier(nnx.Module):
-    """Token embedding + positions -> N encoder blocks -> LayerNorm -> pooling -> head.
+class Encoder(nnx.Module):
+    """Token ids ``[batch, len]`` -> token states ``[batch, len, dim]``.
 
     Args:
-      config: the model config.
+      config: the model config (width, depth, scoring, positions, bigram buckets).
       rngs: NNX random streams (``params``, ``dropout``).
 
     Example:
       >>> from flax import nnx
       >>> import jax.numpy as jnp
-      >>> from semalign.config import ModelConfig
-      >>> cfg = ModelConfig(vocab_size=100, num_classes=2, dim=16)
-      >>> model = TextClassifier(cfg, rngs=nnx.Rngs(0))
-      >>> model(jnp.array([[2, 7, 9, 0]])).logits.shape
-      (1, 2)
-
+      >>> enc = Encoder(ModelConfig(vocab_size=100, dim=16), rngs=nnx.Rngs(0))
+      >>> x, valid, _ = enc(jnp.array([[2, 7, 9, 0]]))
+      >>> x.shape, valid.tolist()
+      ((1, 4, 16), [[True, True, True, False]])
     """
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        check_names(config)
         self.config = config
         dtype = jnp.dtype(config.dtype)
         self.dtype = dtype
@@ -79,7 +80,7 @@ class TextClassifier(nnx.Module):
             embedding_metadata=axes("vocab", "embed"),
             rngs=rngs,
         )
-        # Hashed bigrams (fastText-style); None keeps older checkpoints loadable as is.
+        # Hashed bigrams (fastText-style); None keeps checkpoints without them loadable.
         self.bigrams = (
             nnx.Embed(
                 config.bigram_buckets + 1,
@@ -109,17 +110,8 @@ class TextClassifier(nnx.Module):
             ]
         )
         self.final_norm = layer_norm(config.dim, dtype=dtype, rngs=rngs)
-        self.pool = build_pooling(config.pooling, config.dim, rngs=rngs)
-        self.head_dropout = nnx.Dropout(config.dropout, rngs=rngs)
-        self.head = nnx.Linear(
-            config.dim,
-            config.num_classes,
-            rngs=rngs,
-            kernel_metadata=axes("embed", "classes"),
-            bias_metadata=axes("classes"),
-        )
 
-    def encode(
+    def __call__(
         self, ids: jax.Array, valid: jax.Array | None = None, *, capture: bool = False
     ) -> tuple[jax.Array, jax.Array, tuple[Capture, ...] | None]:
         """Contextual token states.
@@ -131,7 +123,6 @@ class TextClassifier(nnx.Module):
 
         Returns:
           ``(states [batch, len, dim], valid [batch, len], captures or None)``.
-
         """
         if valid is None:
             valid = ids != PAD_ID
@@ -151,11 +142,33 @@ class TextClassifier(nnx.Module):
             caps.append(cap)
         return self.final_norm(x), valid, tuple(caps) if capture else None
 
-    def __call__(
-        self, ids: jax.Array, valid: jax.Array | None = None, *, capture: bool = False
-    ) -> ClassifierOutput:
-        """``ids [batch, len] -> ClassifierOutput`` (logits ``[batch, classes]``)."""
-        x, valid, caps = self.encode(ids, valid, capture=capture)
-        pooled = self.pool(x, valid)
-        logits = self.head(self.head_dropout(pooled)).astype(jnp.float32)
-        return ClassifierOutput(logits=logits, embedding=pooled.astype(jnp.float32), attention=caps)
+
+def nest_trunk(tree: Any, key: str = "encoder") -> Any:
+    """A 0.1.0 state tree (trunk parts at the top) in today's layout (under ``key``).
+
+    Works on any tree that holds the model's layout somewhere (a model state, or an
+    optimizer state whose moments mirror it): every mapping with ``embed`` and
+    ``blocks`` side by side gets its trunk parts moved under ``key``.
+    """
+    if not isinstance(tree, Mapping):
+        return tree
+    if "embed" in tree and "blocks" in tree:
+        trunk = {k: v for k, v in tree.items() if k in TRUNK_PARTS}
+        rest = {k: nest_trunk(v, key) for k, v in tree.items() if k not in TRUNK_PARTS}
+        return {**rest, key: trunk}
+    return {k: nest_trunk(v, key) for k, v in tree.items()}
+
+
+def hoist_trunk(tree: Any, key: str = "encoder") -> Any:
+    """The inverse of :func:`nest_trunk`: today's layout as 0.1.0 stored it."""
+    if not isinstance(tree, Mapping):
+        return tree
+    inner = tree.get(key)
+    if isinstance(inner, Mapping) and "embed" in inner and "blocks" in inner:
+        rest = {k: hoist_trunk(v, key) for k, v in tree.items() if k != key}
+        return {**rest, **inner}
+    return {k: hoist_trunk(v, key) for k, v in tree.items()}
+
+
+#: Checkpoint layouts of older semalign versions, for ``checkpoints.restore(layouts=...)``.
+LEGACY_LAYOUTS = ((hoist_trunk, nest_trunk),)

@@ -1,0 +1,41 @@
+"""The classification task's JAX-free registration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from semalign.config import DataConfig
+from semalign.tasks import TaskSpec, register
+
+
+def data_from_options(o: Mapping[str, Any]) -> DataConfig:
+    """``semalign train`` options -> :class:`DataConfig` (a built-in dataset or a file)."""
+    return DataConfig(
+        dataset=o["dataset"],
+        data=o["data"],
+        text_column=o["text_column"],
+        label_column=o["label_column"],
+        tokenizer=o["tokenizer"],
+        vocab_size=o["vocab_size"],
+        max_len=o["max_len"],
+        split_seed=o["seed"],
+    )
+
+
+SPEC = register(
+    TaskSpec(
+        name="classification",
+        summary="one text -> a label (built-in IMDB / rotten-tomatoes, CSV / TSV / JSONL, "
+        "<label>/*.txt folders)",
+        columns=("text", "label"),
+        metric="accuracy",
+        higher_is_better=True,
+        losses=("cross-entropy",),
+        capabilities=frozenset({"predict", "embed", "inspect", "align", "export"}),
+        export_outputs=frozenset({"embedding", "attention"}),
+        data_config=DataConfig,
+        data_from_options=data_from_options,
+        implementation="semalign.tasks.classification.task:TASK",
+    )
+)

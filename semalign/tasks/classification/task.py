@@ -1,0 +1,159 @@
+"""Classification: data roles, model, objective, outputs and ONNX graph."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from semalign.data import check_trainable, split_examples
+from semalign.metrics import classification_report
+from semalign.nn.alignment import last_block_alignment
+from semalign.nn.losses import weighted_cross_entropy
+from semalign.tasks.base import Aligner, OnnxGraph, Task, gather, mean_loss, pooled_cosine
+from semalign.tasks.classification.data import batches, encode, load_examples
+from semalign.tasks.classification.model import Classifier
+from semalign.tasks.classification.spec import SPEC
+
+__all__ = ["TASK", "ClassificationTask", "output_names"]
+
+
+def output_names(*, embedding: bool = False, attention: bool = False) -> tuple[str, ...]:
+    """Graph outputs in order: ``probabilities``, ``logits`` [, ``embedding``][, ``attention``]."""
+    return (
+        "probabilities",
+        "logits",
+        *(("embedding",) if embedding else ()),
+        *(("attention",) if attention else ()),
+    )
+
+
+class ClassificationTask(Task):
+    """One text -> one of the run's labels; cross-entropy; selects on accuracy."""
+
+    spec = SPEC
+
+    def load_splits(self, data):  # noqa: D102
+        return split_examples(load_examples(data), seed=data.split_seed)
+
+    def load_all(self, data):  # noqa: D102
+        return load_examples(data)
+
+    def check_trainable(self, train, where: str) -> None:  # noqa: D102
+        check_trainable(train, where=where)
+
+    def corpus(self, examples) -> list[str]:  # noqa: D102
+        return list(examples.texts)
+
+    def classes(self, train) -> tuple[str, ...]:  # noqa: D102
+        return tuple(train.classes)
+
+    def encode(self, examples, tokenizer, classes: Sequence[str], max_len: int):  # noqa: D102
+        return encode(examples, tokenizer, tuple(classes), max_len)
+
+    def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):  # noqa: D102
+        return batches(
+            encoded, data, batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch
+        )
+
+    def tokens(self, batch) -> int:  # noqa: D102
+        return int(np.count_nonzero(batch.ids))
+
+    def evaluation_data(self, data, request):
+        """The run's data, a built-in dataset (its test split) or a file (all rows)."""
+        if request.data is not None:
+            cfg = dataclasses.replace(
+                data,
+                dataset=None,
+                data=request.data,
+                text_column=request.text_column,
+                label_column=request.label_column,
+            )
+            return cfg, request.split or "all"
+        if request.dataset is not None:
+            return dataclasses.replace(data, dataset=request.dataset, data=None), (
+                request.split or "test"
+            )
+        return data, request.split or "test"
+
+    def run_name(self, data, scoring: str) -> tuple[str, str]:  # noqa: D102
+        return (data.dataset if data.data is None else Path(data.data).stem), scoring
+
+    def num_classes(self, classes: Sequence[str]) -> int:  # noqa: D102
+        return len(classes)
+
+    def build(self, config, *, rngs):  # noqa: D102
+        return Classifier(config, rngs=rngs)
+
+    def loss(self, name: str, data):  # noqa: D102
+        del name, data
+
+        def loss_fn(model, batch):
+            logits = model(batch.ids).logits
+            total, count = weighted_cross_entropy(logits, batch.labels, batch.weights)
+            correct = jnp.sum((jnp.argmax(logits, -1) == batch.labels) * batch.weights)
+            sums = {"loss_sum": total, "correct": correct, "count": count}
+            return total / jnp.maximum(count, 1.0), sums
+
+        return loss_fn
+
+    def outputs(self, name: str, data):  # noqa: D102
+        del name, data
+
+        def outputs_fn(model, batch):
+            logits = model(batch.ids).logits
+            total, count = weighted_cross_entropy(logits, batch.labels, batch.weights)
+            return logits, total, count
+
+        return outputs_fn
+
+    def report(self, pending, classes: Sequence[str]):  # noqa: D102
+        labels, logits = gather(pending, 0, target="labels")
+        return classification_report(
+            labels.astype(np.int64),
+            logits.argmax(-1),
+            tuple(classes),
+            loss=mean_loss(pending, 1, 2),
+        )
+
+    def test_record(self, report):  # noqa: D102
+        return {**report.scalars(), "confusion": [list(row) for row in report.confusion]}
+
+    def probabilities(self, model, ids, valid):  # noqa: D102
+        return jax.nn.softmax(model(ids, valid).logits, axis=-1)
+
+    def inspect(self, model, ids):
+        """``(probabilities [batch, classes], one Capture per layer)`` of single texts."""
+        out = model(ids, capture=True)
+        return jax.nn.softmax(out.logits.astype(jnp.float32), axis=-1), out.attention
+
+    def aligner(self) -> Aligner:  # noqa: D102
+        return Aligner(
+            "last encoder layer's attention, across the texts",
+            last_block_alignment,
+            pooled_cosine,
+        )
+
+    def onnx_graph(self, model, *, embedding: bool = False, attention: bool = False):  # noqa: D102
+        def fn(input_ids, attention_mask):
+            out = model(input_ids, attention_mask > 0, capture=attention)
+            outs = [jax.nn.softmax(out.logits, axis=-1), out.logits]
+            if embedding:
+                outs.append(out.embedding)
+            if attention:
+                outs.append(jnp.stack([c.weights.astype(jnp.float32) for c in out.attention], 1))
+            return tuple(outs)
+
+        return OnnxGraph(
+            texts=(("input_ids", "attention_mask"),),
+            outputs=output_names(embedding=embedding, attention=attention),
+            fn=fn,
+            doc="classifier",
+        )
+
+
+TASK = ClassificationTask()

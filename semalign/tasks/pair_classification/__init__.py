@@ -1,0 +1,1 @@
+"""Pair classification: two texts, a label; cross-attention between them; accuracy."""

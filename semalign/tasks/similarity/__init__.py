@@ -1,0 +1,1 @@
+"""Sentence similarity: two texts, a score; a siamese encoder; selects on Spearman."""

@@ -1,0 +1,82 @@
+"""What a task is, without JAX: the CLI lists tasks and builds their data configs from it.
+
+A :class:`TaskSpec` names the task, the data it reads, the metric training selects on
+(and its direction), the losses it accepts, what the other workflows can do with its
+runs, and where its implementation lives (:class:`semalign.tasks.base.Task`, imported
+only when a workflow needs it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CAPABILITIES", "TaskSpec"]
+
+#: What a workflow may ask of a task's runs.
+CAPABILITIES = ("predict", "embed", "inspect", "align", "export")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A registered task.
+
+    Attributes:
+      name: the ``--task`` value.
+      summary: one line for ``semalign tasks`` and ``--help``.
+      columns: the data roles one example has (``text``, ``label``; ``text_a``,
+        ``text_b``, ``score``).
+      metric: the validation number training selects on (``accuracy``, ``spearman``).
+      higher_is_better: that number's direction.
+      losses: the ``--loss`` values it accepts; the first is the default.
+      capabilities: which of :data:`CAPABILITIES` its runs support.
+      export_outputs: optional ONNX outputs ``export onnx`` may add (``embedding``,
+        ``attention``).
+      data_config: the class of its ``config.json`` ``"data"`` section.
+      data_from_options: the command line's options -> its data config (raises
+        ``DataError`` / ``ValueError`` with one line on bad input).
+      implementation: ``"module:attribute"`` of its :class:`~semalign.tasks.base.Task`.
+    """
+
+    name: str
+    summary: str
+    columns: tuple[str, ...]
+    metric: str
+    higher_is_better: bool
+    losses: tuple[str, ...]
+    capabilities: frozenset[str]
+    data_config: type
+    data_from_options: Callable[[Mapping[str, Any]], Any]
+    implementation: str
+    export_outputs: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        unknown = set(self.capabilities) - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"task {self.name!r}: unknown capabilities {sorted(unknown)}")
+
+    def supports(self, capability: str) -> bool:
+        """Whether runs of this task can do ``capability`` (see :data:`CAPABILITIES`)."""
+        return capability in self.capabilities
+
+    def check_loss(self, name: str | None) -> str:
+        """The loss to use (None: the default).
+
+        Raises:
+          ValueError: naming the received value and the choices.
+        """
+        if name is None:
+            return self.losses[0]
+        if name not in self.losses:
+            raise ValueError(
+                f"--loss {name!r} does not fit task {self.name!r}; choose one of "
+                f"{', '.join(self.losses)}"
+            )
+        return name
+
+    def load(self) -> Any:
+        """The task's implementation (imports JAX)."""
+        module, _, attribute = self.implementation.partition(":")
+        return getattr(importlib.import_module(module), attribute)
