@@ -53,3 +53,14 @@ def test_train_throughput_quick(tmp_path):
     else:
         assert arms["keras D64H4"]["x_keras"] == 1.0
         assert arms["semalign D64H4"]["x_keras"] > 0
+
+
+def test_lm_quick(tmp_path):
+    out = run_quick("lm.py", tmp_path)
+    result = json.loads((tmp_path / "lm_quick.json").read_text())
+    assert [r["scoring"] for r in result["rows"]] == ["dot", "differential"]
+    for row in result["rows"]:
+        assert row["test_perplexity"] > 1
+    for d in result["decoding"]:
+        assert d["same_tokens"] and d["speedup"] > 0
+    assert "decoding" in out.stdout

@@ -10,6 +10,7 @@ from semalign import __version__
 from semalign.cli import devices as _devices
 from semalign.cli import embed as _embed
 from semalign.cli import evaluate as _evaluate
+from semalign.cli import generate as _generate
 from semalign.cli import inspect as _inspect
 from semalign.cli import predict as _predict
 from semalign.cli import scorings as _scorings
@@ -47,6 +48,7 @@ app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 app.command("inspect")(_inspect.inspect)
 app.command("embed")(_embed.embed)
+app.command("generate")(_generate.generate)
 app.command("scorings")(_scorings.scorings)
 app.command("tasks")(_tasks.tasks)
 app.command("devices")(_devices.devices)

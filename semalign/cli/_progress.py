@@ -138,10 +138,22 @@ def similarity_table(title: str, report: Any) -> Table:
     return table
 
 
+def scalars_table(title: str, report: Any) -> Table:
+    """Every number of a report (perplexity, bits per token, ...), one row each."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in report.to_dict().items():
+        table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+    return table
+
+
 def print_report(console: Console, title: str, report: Any) -> None:
-    """The tables of a task's report: correlations, or per-class metrics and confusion."""
+    """A task report's tables: correlations, per-class metrics and confusion, or numbers."""
     if hasattr(report, "correlations"):
         console.print(similarity_table(title, report))
-    else:
+    elif hasattr(report, "per_class"):
         console.print(report_table(title, report))
         console.print(confusion_table(report))
+    else:
+        console.print(scalars_table(title, report))

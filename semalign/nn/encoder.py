@@ -142,6 +142,44 @@ class Encoder(nnx.Module):
             caps.append(cap)
         return self.final_norm(x), valid, tuple(caps) if capture else None
 
+    def init_cache(self, batch: int) -> list[dict[str, jax.Array]]:
+        """An empty KV cache per block for :meth:`decode` (``max_len`` positions)."""
+        return [block.attn.init_cache(batch, self.config.max_len) for block in self.blocks]
+
+    def decode(
+        self, ids: jax.Array, cache: list[dict[str, jax.Array]], t: jax.Array
+    ) -> tuple[jax.Array, list[dict[str, jax.Array]]]:
+        """The state of one new token at position ``t`` (incremental decoding, eval mode).
+
+        Args:
+          ids: ``[batch, 2]`` the previous token (0 at ``t = 0``) and the new one; the
+            previous one only feeds the bigram features.
+          cache: from :meth:`init_cache` or the previous step.
+          t: int32 scalar position of the new token.
+
+        Returns:
+          ``(state [batch, 1, dim] after the final norm, updated cache)``; equal to
+          position ``t`` of a causal full forward pass over the same tokens.
+        """
+        x = jnp.take(self.embed.embedding[...], ids[:, 1:], axis=0, mode="clip")
+        if self.bigrams is not None:
+            rows = bigram_ids(
+                ids,
+                ids != PAD_ID,
+                vocab_size=self.config.vocab_size,
+                buckets=self.config.bigram_buckets,
+            )[:, 1:]
+            x = x + jnp.take(self.bigrams.embedding[...], rows, axis=0, mode="clip")
+        table = self.positions(self.config.max_len)
+        if table.ndim:
+            table = jax.lax.dynamic_slice_in_dim(table, t, 1, axis=0)
+        x = (x + table).astype(self.dtype)
+        caches = []
+        for block, layer_cache in zip(self.blocks, cache, strict=True):
+            x, layer_cache = block.decode(x, layer_cache, t)
+            caches.append(layer_cache)
+        return self.final_norm(x), caches
+
 
 def nest_trunk(tree: Any, key: str = "encoder") -> Any:
     """A 0.1.0 state tree (trunk parts at the top) in today's layout (under ``key``).

@@ -178,6 +178,73 @@ class MultiHeadAttention(nnx.Module):
             weights=jnp.concatenate([c.weights for c in caps], axis=1),
         )
 
+    def init_cache(self, batch: int, length: int) -> dict[str, jax.Array]:
+        """An empty KV cache for :meth:`decode` of ``length`` positions.
+
+        Holds keys and values ``[batch, length, heads, d]`` and the queries
+        ``[batch, length + 1, heads, d]`` one slot late (slot 0 stays zero): a scoring that
+        compares neighbours (differential) needs the previous query too.
+        """
+        shape = (batch, length, self.heads, self.head_dim)
+        dtype = self.query.kernel[...].dtype
+        return {
+            "k": jnp.zeros(shape, dtype),
+            "v": jnp.zeros(shape, dtype),
+            "q": jnp.zeros((batch, length + 1, self.heads, self.head_dim), dtype),
+        }
+
+    def decode(
+        self, x: jax.Array, cache: dict[str, jax.Array], t: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Self-attention of one new token at position ``t`` over the cached ones.
+
+        The new token's query, key and value go into the cache; its query attends to the
+        keys at positions ``<= t`` (and inside the window) with the layer's scorings. The
+        scorings see a query window ``[q_{t-1}, q_t]`` against every cached key, so a
+        scoring that shifts queries and keys (differential) gets exactly its full-sequence
+        logits; the first row is discarded.
+
+        Args:
+          x: ``[batch, 1, dim]`` the new token's input.
+          cache: from :meth:`init_cache` (or the previous step).
+          t: int32 scalar, the new token's position (``< length``).
+
+        Returns:
+          ``(y [batch, 1, dim], updated cache)``.
+        """
+        q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
+        cache = {
+            "k": jax.lax.dynamic_update_slice_in_dim(cache["k"], k, t, axis=1),
+            "v": jax.lax.dynamic_update_slice_in_dim(cache["v"], v, t, axis=1),
+            "q": jax.lax.dynamic_update_slice_in_dim(cache["q"], q, t + 1, axis=1),
+        }
+        window_q = jax.lax.dynamic_slice_in_dim(cache["q"], t, 2, axis=1)  # q_{t-1}, q_t
+        length = cache["k"].shape[1]
+        keys = jnp.arange(length)[None, :]
+        rows = (t - 1 + jnp.arange(2))[:, None]
+        allowed = keys <= rows
+        if self.config.window is not None:
+            left, right = self.config.window
+            if left is not None:
+                allowed &= keys >= rows - left
+            if right is not None:
+                allowed &= keys <= rows + right
+        mask = allowed[None, None]  # [1, 1, 2, length]
+        outs = []
+        for (_, start, count), scorer in zip(self.groups, self.scorers, strict=True):
+            heads = slice(start, start + count)
+            out, _ = attend(
+                scorer,
+                window_q[:, :, heads],
+                cache["k"][:, :, heads],
+                cache["v"][:, :, heads],
+                mask,
+                fused=False,
+            )
+            outs.append(out[:, 1:])
+        out = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=2)
+        return self.out(out.reshape(*out.shape[:2], -1)), cache
+
 
 def layer_norm(dim: int, *, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
     """LayerNorm over ``embed`` with named parameters."""
@@ -260,3 +327,13 @@ class EncoderBlock(nnx.Module):
         if self.mlp is not None:
             x = x + self.mlp_dropout(self.mlp(self.mlp_norm(x)))
         return x, cap
+
+    def decode(
+        self, x: jax.Array, cache: dict[str, jax.Array], t: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """One new token (eval mode): ``[batch, 1, dim]`` -> ``([batch, 1, dim], cache)``."""
+        h, cache = self.attn.decode(self.attn_norm(x), cache, t)
+        x = x + h
+        if self.mlp is not None:
+            x = x + self.mlp(self.mlp_norm(x))
+        return x, cache

@@ -124,6 +124,10 @@ class Task:
         del classes
         return 0
 
+    def model_config(self, config) -> Any:
+        """The model config the task trains and saves (a language model makes it causal)."""
+        return config
+
     def build(self, config, *, rngs) -> Any:
         """The task's model (trunk + head)."""
         raise NotImplementedError

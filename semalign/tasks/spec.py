@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["CAPABILITIES", "TaskSpec"]
 
 #: What a workflow may ask of a task's runs.
-CAPABILITIES = ("predict", "embed", "inspect", "align", "export")
+CAPABILITIES = ("predict", "embed", "inspect", "align", "export", "generate")
 
 
 @dataclass(frozen=True)

@@ -265,11 +265,13 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
     from semalign.workflows.steps import Steps
 
     spec, cfg, data = task.spec, req.train, req.data
-    mcfg = model_config(
-        req.model,
-        vocab_size=tokenizer.get_vocab_size(),
-        num_classes=task.num_classes(classes),
-        max_len=data.max_len,
+    mcfg = task.model_config(
+        model_config(
+            req.model,
+            vocab_size=tokenizer.get_vocab_size(),
+            num_classes=task.num_classes(classes),
+            max_len=data.max_len,
+        )
     )
     write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg)
     enc = {s: task.encode(getattr(splits, s), tokenizer, classes, data.max_len) for s in SPLITS}

@@ -1,0 +1,204 @@
+"""Causal language models, one per scoring: perplexity at equal settings and at an equal
+wall-clock budget, training tokens/s, and decoding speed with and without the KV cache.
+
+    python benchmarks/lm.py                        # all 8 scorings (rotten-tomatoes texts)
+    python benchmarks/lm.py --scorings dot,l1      # a chosen set
+    python benchmarks/lm.py --quick                # tiny smoke run
+
+Protocol: ``semalign train --task causal-lm`` on the built-in rotten-tomatoes reviews'
+**training split** (the classification split's; validation and test texts are never
+trained on), the same settings and seed for every scoring; the epoch with the best
+validation perplexity is kept and its test perplexity reported. Equal budget: from each
+run's ``metrics.jsonl``, the best validation perplexity among the epochs that finished
+within the budget of training seconds (the slowest scoring's first epoch, unless given).
+Decoding: a model of the default width with a 320-token context generates 256 tokens
+after a 16-token prompt, greedy, with the cache and with a full forward pass per token
+(the same process, one after the other; compilation excluded by a warm-up).
+
+Writes ``results/lm.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+import numpy as np
+from _common import save
+
+SCORINGS = (
+    "dot",
+    "general",
+    "cosine",
+    "l2",
+    "l1",
+    "differential",
+    "diff-transformer",
+    "additive",
+)
+SETTINGS = {
+    "data": {"dataset": "rotten-tomatoes", "vocab_size": 8000, "max_len": 64, "max_buckets": 4},
+    "model": {"dim": 64, "layers": 2, "mlp_ratio": 2, "dropout": 0.1},
+    "heads": 4,
+    "train": {"epochs": 4, "batch_size": 32, "lr": 2e-3, "patience": 0, "seed": 0},
+}
+QUICK = {
+    "data": {"dataset": "rotten-tomatoes", "vocab_size": 300, "max_len": 16, "max_buckets": 1},
+    "model": {"dim": 16, "layers": 1, "mlp_ratio": 1, "dropout": 0.0},
+    "heads": 2,
+    "train": {"epochs": 1, "batch_size": 64, "lr": 3e-3, "patience": 0, "seed": 0},
+}
+
+
+def train_one(scoring: str, settings: dict, runs_dir: Path) -> dict:
+    """Train one scoring; its row: test perplexity, epochs and seconds, tokens/s."""
+    from semalign.config import TrainConfig
+    from semalign.data.corpus import CorpusConfig
+    from semalign.tracking import read_metrics
+    from semalign.workflows.train import TrainRequest, train
+
+    req = TrainRequest(
+        task="causal-lm",
+        data=CorpusConfig(**settings["data"]),
+        train=TrainConfig(**settings["train"]),
+        model={**settings["model"], "attention": {"scoring": scoring, "heads": settings["heads"]}},
+        runs_dir=str(runs_dir),
+        name=scoring,
+        tensorboard=False,
+    )
+    result = train(req)
+    val = [r for r in read_metrics(result.run / "metrics.jsonl") if r["split"] == "validation"]
+    return {
+        "scoring": scoring,
+        "test_perplexity": result.test.perplexity,
+        "test_bits_per_token": result.test.bits_per_token,
+        "test_next_token_accuracy": result.test.accuracy,
+        "best_epoch": result.best_epoch,
+        "val_perplexity_by_epoch": [r["val_perplexity"] for r in val],
+        "epoch_seconds": [r["epoch_seconds"] for r in val],
+        "train_tokens_per_second": result.tokens_per_second,
+        "wall_seconds": result.seconds,
+    }
+
+
+def budget_table(rows: list[dict], budget: float) -> list[dict]:
+    """Best validation perplexity of each scoring within ``budget`` training seconds."""
+    out = []
+    for row in rows:
+        spent, best, epochs = 0.0, None, 0
+        for ppl, seconds in zip(row["val_perplexity_by_epoch"], row["epoch_seconds"], strict=True):
+            spent += seconds
+            if spent > budget:
+                break
+            best, epochs = ppl if best is None else min(best, ppl), epochs + 1
+        out.append({"scoring": row["scoring"], "epochs_in_budget": epochs, "val_perplexity": best})
+    return out
+
+
+def decoding_speed(scoring: str, *, new_tokens: int, prompt: int, dim: int, layers: int) -> dict:
+    """Tokens/s of greedy decoding with and without the KV cache (random weights)."""
+    from flax import nnx
+
+    from semalign.config import AttentionConfig, ModelConfig
+    from semalign.tasks.causal_lm.model import CausalLM
+    from semalign.workflows.generate import _decoder
+
+    cfg = ModelConfig(
+        vocab_size=8000,
+        dim=dim,
+        layers=layers,
+        max_len=prompt + new_tokens + 8,
+        dropout=0.0,
+        attention=AttentionConfig(scoring=scoring, heads=4),
+    )
+    model = CausalLM(cfg, rngs=nnx.Rngs(0))
+    model.eval()
+    ids0 = np.random.default_rng(0).integers(5, 8000, prompt).astype(np.int32)
+    out = {}
+    for use_cache in (True, False):
+        step = _decoder(model, use_cache=use_cache)
+        step(ids0, 0)  # compile
+        if use_cache:
+            step = _decoder(model, use_cache=True)  # a fresh cache
+        ids = list(ids0)
+        start = time.perf_counter()
+        if use_cache:
+            for t in range(prompt - 1):
+                step(np.asarray(ids), t)
+        for _ in range(new_tokens):
+            logits = step(np.asarray(ids), len(ids) - 1)
+            ids.append(int(np.argmax(logits[5:])) + 5)
+        seconds = time.perf_counter() - start
+        out["cache" if use_cache else "no_cache"] = {
+            "seconds": seconds,
+            "tokens_per_second": new_tokens / seconds,
+            "tokens": ids[prompt:],
+        }
+    out["speedup"] = out["cache"]["tokens_per_second"] / out["no_cache"]["tokens_per_second"]
+    out["same_tokens"] = out["cache"]["tokens"] == out["no_cache"]["tokens"]
+    for key in ("cache", "no_cache"):
+        del out[key]["tokens"]
+    return {"scoring": scoring, **out}
+
+
+def main() -> None:
+    """Run the protocol and save the results."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scorings", default=",".join(SCORINGS))
+    p.add_argument("--budget", type=float, help="training seconds of the equal-budget table")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run")
+    p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
+    a = p.parse_args()
+    if a.results_dir:
+        _common.RESULTS = Path(a.results_dir)
+    settings = QUICK if a.quick else SETTINGS
+    scorings = a.scorings.split(",") if not a.quick else ["dot", "differential"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for scoring in scorings:
+            rows.append(train_one(scoring, settings, Path(tmp)))
+            r = rows[-1]
+            print(
+                f"{scoring:>17}: test perplexity {r['test_perplexity']:8.2f}  "
+                f"epoch {r['best_epoch']}  {r['train_tokens_per_second']:9,.0f} tok/s  "
+                f"{r['wall_seconds']:6.0f} s",
+                flush=True,
+            )
+    budget = a.budget or max(r["epoch_seconds"][0] for r in rows)
+    budget_rows = budget_table(rows, budget)
+    decode = [
+        decoding_speed(
+            s,
+            new_tokens=16 if a.quick else 256,
+            prompt=4 if a.quick else 16,
+            dim=16 if a.quick else 64,
+            layers=1 if a.quick else 2,
+        )
+        for s in (scorings if a.quick else ["dot", "differential", "l1", "diff-transformer"])
+    ]
+    for d in decode:
+        print(
+            f"decoding {d['scoring']:>17}: {d['cache']['tokens_per_second']:7.1f} tok/s with "
+            f"the cache, {d['no_cache']['tokens_per_second']:7.1f} without: x{d['speedup']:.1f}"
+            f" (same tokens: {d['same_tokens']})",
+            flush=True,
+        )
+    path = save(
+        "lm_quick" if a.quick else "lm",
+        {
+            "settings": settings,
+            "rows": rows,
+            "budget_seconds": budget,
+            "budget": budget_rows,
+            "decoding": decode,
+        },
+    )
+    print(json.dumps({"saved": str(path)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Causal language modelling: next-token prediction with any scoring; selects on perplexity."""

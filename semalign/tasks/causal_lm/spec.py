@@ -1,0 +1,39 @@
+"""The causal-lm task's JAX-free registration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from semalign.data.corpus import CorpusConfig
+from semalign.tasks import TaskSpec, register
+
+
+def data_from_options(o: Mapping[str, Any]) -> CorpusConfig:
+    """``semalign train`` options -> :class:`CorpusConfig` (a built-in corpus or text files)."""
+    return CorpusConfig(
+        dataset=o["dataset"],
+        data=o["data"],
+        text_column=o["text_column"],
+        tokenizer=o["tokenizer"],
+        vocab_size=o["vocab_size"],
+        max_len=o["max_len"],
+        split_seed=o["seed"],
+    )
+
+
+SPEC = register(
+    TaskSpec(
+        name="causal-lm",
+        summary="texts -> next-token prediction under a causal mask; `semalign generate` "
+        "samples from it",
+        columns=("text",),
+        metric="perplexity",
+        higher_is_better=False,
+        losses=("cross-entropy",),
+        capabilities=frozenset({"generate", "export"}),
+        data_config=CorpusConfig,
+        data_from_options=data_from_options,
+        implementation="semalign.tasks.causal_lm.task:TASK",
+    )
+)
