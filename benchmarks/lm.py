@@ -44,7 +44,7 @@ SETTINGS = {
     "data": {"dataset": "rotten-tomatoes", "vocab_size": 8000, "max_len": 64, "max_buckets": 4},
     "model": {"dim": 64, "layers": 2, "mlp_ratio": 2, "dropout": 0.1},
     "heads": 4,
-    "train": {"epochs": 4, "batch_size": 32, "lr": 2e-3, "patience": 0, "seed": 0},
+    "train": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "patience": 0, "seed": 0},
 }
 QUICK = {
     "data": {"dataset": "rotten-tomatoes", "vocab_size": 300, "max_len": 16, "max_buckets": 1},
