@@ -65,15 +65,15 @@ def test_kv_cache_gives_the_logits_of_the_full_pass(name, kw):
     np.testing.assert_allclose(cached_logits(model, ids), full, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["dot", "differential", "l1", "diff-transformer"])
-def test_greedy_with_the_cache_gives_the_tokens_of_the_full_pass(name, tmp_path):
-    from semalign.workflows.generate import _decoder
+@pytest.mark.parametrize("name", scoring.available())
+def test_greedy_with_the_cache_gives_the_tokens_of_the_full_pass(name):
+    from semalign.workflows.generate import Decoder
 
     model = tiny_lm(name)
     prompt = [2, 7, 11]
     outs = []
     for use_cache in (True, False):
-        step = _decoder(model, use_cache=use_cache)
+        step = Decoder(model, use_cache=use_cache)
         ids = list(prompt)
         for t in range(len(ids) - 1):
             if use_cache:
@@ -175,3 +175,20 @@ def test_lm_exports_its_logits_graph(lm_run):
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     assert report["ok"] and report["outputs"] == ["logits"] and report["max_abs_diff"] <= 1e-4
+
+
+def test_inspect_shows_the_causal_map_and_the_next_token(lm_run):
+    from semalign.workflows import introspect
+
+    root, _ = lm_run
+    report = introspect.attention(str(root / "runs" / "lm"), ["the movie was"])
+    t = report.texts[0]
+    n = t.length
+    upper = np.triu(np.ones((n, n), bool), 1)
+    assert np.all(t.weights[..., upper] == 0)  # nothing attends to a later token
+    assert not t.mask[upper].any() and t.mask[~upper].all()
+    assert len(report.labels) == t.probabilities.size == 64  # the vocabulary
+    assert abs(float(t.probabilities.sum()) - 1) < 1e-4
+    r = runner.invoke(app, ["inspect", "the movie was", "--run", str(root / "runs" / "lm")])
+    assert r.exit_code == 0, r.output
+    assert "prediction" in r.output

@@ -185,7 +185,10 @@ function draw() {
   $("sentence").textContent = "“" + t.text + "”";
   const pred = $("prediction");
   pred.textContent = "";
-  D.labels.forEach((name, i) => {
+  // The most probable first; a language model's vocabulary is cut to the top 8.
+  const order = D.labels.map((_, i) => i).sort((a, b) => t.probabilities[b] - t.probabilities[a]);
+  (D.labels.length <= 8 ? D.labels.map((_, i) => i) : order.slice(0, 8)).forEach((i) => {
+    const name = D.labels[i];
     const s = el("span");
     const b = el(name === t.label ? "b" : "span", name + " " + t.probabilities[i].toFixed(3));
     s.appendChild(b);

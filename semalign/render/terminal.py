@@ -143,12 +143,19 @@ def _maps(report: AttentionReport, t: TextAttention) -> list[tuple[str, np.ndarr
     ]
 
 
+#: Labels shown in full up to this many; beyond (a vocabulary), the most probable ones.
+TOP_LABELS = 8
+
+
 def _prediction(report: AttentionReport, t: TextAttention) -> Table:
     table = Table(box=None, padding=(0, 1), show_header=False, pad_edge=False)
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
     table.add_column(no_wrap=True)
-    for k, name in enumerate(report.labels):
+    # The most probable first; a language model's vocabulary is cut to the top few.
+    order = np.argsort(-np.asarray(t.probabilities), kind="stable")[:TOP_LABELS]
+    for k in range(len(report.labels)) if len(report.labels) <= TOP_LABELS else order:
+        name = report.labels[k]
         p = float(t.probabilities[k])
         chosen = k == t.predicted
         table.add_row(

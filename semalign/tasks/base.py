@@ -159,6 +159,10 @@ class Task:
         x, valid, _ = model.encoder(ids)
         return model.pool(x, valid)
 
+    def output_labels(self, loaded) -> tuple[str, ...]:
+        """Names of what :meth:`inspect`'s probabilities range over (the run's labels)."""
+        return tuple(loaded.labels)
+
     def probabilities(self, model, ids, valid) -> Any:
         """``[batch, classes]`` class probabilities of single texts (``predict``)."""
         raise NotImplementedError

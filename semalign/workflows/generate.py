@@ -10,7 +10,6 @@ benchmark's baseline). Sampling (temperature, top-k, top-p) runs in numpy from `
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,7 +21,7 @@ import numpy as np
 from semalign.data.tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 from semalign.errors import SemalignError
 
-__all__ = ["Generation", "SamplingConfig", "generate", "sample"]
+__all__ = ["Decoder", "Generation", "SamplingConfig", "generate", "sample"]
 
 
 @dataclass(frozen=True)
@@ -123,51 +122,56 @@ def sample(logits: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator) ->
     return int(rng.choice(p.size, p=p))
 
 
-@functools.cache
-def _cached_step():
-    from flax import nnx
+class Decoder:
+    """``decoder(ids so far [n], t) -> next-token logits [vocab]`` after the token at ``t``.
 
-    @nnx.jit
-    def step(model, ids, cache, t):
-        return model.decode(ids, cache, t)
+    With the cache, call it for ``t = 0, 1, ...`` in order (the prompt, then each new
+    token); without, any ``t`` runs a full pass over ``ids[: t + 1]``. The model is split
+    once and merged inside the compiled step (a step then costs its computation, not a
+    walk over the model's Python objects), and the cache is donated, so it is updated in
+    place. :meth:`reset` empties the cache and keeps the compiled step.
 
-    return step
+    Args:
+      model: a language model with ``decode`` and ``init_cache``.
+      use_cache: decode incrementally.
+    """
 
+    def __init__(self, model, *, use_cache: bool):
+        import jax
+        from flax import nnx
 
-@functools.cache
-def _full_step():
-    from flax import nnx
+        graphdef, self.state = nnx.split(model)
+        self.model, self.use_cache = model, use_cache
+        self.length = model.config.max_len
+        if use_cache:
 
-    @nnx.jit
-    def step(model, ids, t):
-        return model(ids).logits[0, t]
+            def step(state, window, cache, t):
+                logits, cache = nnx.merge(graphdef, state).decode(window, cache, t)
+                return logits[0], cache
 
-    return step
+            self._step = jax.jit(step, donate_argnums=2)
+        else:
 
+            def full(state, ids, t):
+                return nnx.merge(graphdef, state)(ids).logits[0, t]
 
-def _decoder(model, *, use_cache: bool) -> Callable[[np.ndarray, int], np.ndarray]:
-    """``(all ids so far [n], position t) -> next-token logits [vocab]`` after token ``t``."""
-    import jax.numpy as jnp
+            self._step = jax.jit(full)
+        self.reset()
 
-    length = model.config.max_len
-    if not use_cache:
-        step = _full_step()
+    def reset(self) -> None:
+        """Forget the cached tokens."""
+        self.cache = self.model.init_cache(1) if self.use_cache else None
 
-        def full(ids: np.ndarray, t: int) -> np.ndarray:
-            buffer = np.zeros((1, length), np.int32)  # one shape: one compilation
+    def __call__(self, ids: np.ndarray, t: int) -> np.ndarray:  # noqa: D102
+        import jax.numpy as jnp
+
+        if not self.use_cache:
+            buffer = np.zeros((1, self.length), np.int32)  # one shape: one compilation
             buffer[0, : t + 1] = ids[: t + 1]
-            return np.asarray(step(model, jnp.asarray(buffer), jnp.int32(t)))
-
-        return full
-    step = _cached_step()
-    state = {"cache": model.init_cache(1)}
-
-    def cached(ids: np.ndarray, t: int) -> np.ndarray:
+            return np.asarray(self._step(self.state, jnp.asarray(buffer), jnp.int32(t)))
         window = np.array([[ids[t - 1] if t > 0 else PAD_ID, ids[t]]], np.int32)
-        logits, state["cache"] = step(model, jnp.asarray(window), state["cache"], jnp.int32(t))
-        return np.asarray(logits[0])
-
-    return cached
+        logits, self.cache = self._step(self.state, jnp.asarray(window), self.cache, jnp.int32(t))
+        return np.asarray(logits)
 
 
 def generate(
@@ -224,7 +228,7 @@ def generate(
             f"{context}: shorten it to leave room for new tokens"
         )
     model = loaded.model
-    step = _decoder(model, use_cache=use_cache)
+    step = Decoder(model, use_cache=use_cache)
     rng = np.random.default_rng(sampling.seed)
     tokens = list(int(i) for i in ids)
     start = time.perf_counter()

@@ -229,7 +229,7 @@ def _source(source: Any, tokenizer, labels, runs_dir, which, name):
             source.model,
             source.task_impl,
             tokenizer or source.tokenizer,
-            tuple(labels or source.labels),
+            tuple(labels or source.task_impl.output_labels(source)),
             name or source.paths.name,
             source.checkpoint,
             source.max_len,

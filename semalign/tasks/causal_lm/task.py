@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -135,6 +136,18 @@ class CausalLMTask(Task):
         del classes
         total, correct, count = (sum(float(o[i]) for _, o in pending) for i in range(3))
         return language_report(total, correct, count)
+
+    def output_labels(self, loaded) -> tuple[str, ...]:
+        """The vocabulary in id order: inspect shows the next token's distribution."""
+        vocab = loaded.tokenizer.get_vocab()
+        return tuple(sorted(vocab, key=vocab.__getitem__))
+
+    def inspect(self, model, ids):
+        """``(next-token probabilities after each text's last token [b, vocab], captures)``."""
+        out = model(ids, capture=True)
+        last = jnp.maximum(jnp.sum(ids != 0, axis=1) - 1, 0)
+        logits = jnp.take_along_axis(out.logits, last[:, None, None], axis=1)[:, 0]
+        return jax.nn.softmax(logits, axis=-1), out.attention
 
     def onnx_graph(self, model, *, embedding: bool = False, attention: bool = False):  # noqa: D102
         del embedding, attention
