@@ -193,6 +193,8 @@ def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
 
 SCHEDULES = ("constant", "cosine", "exponential")
 MONITORS = ("accuracy", "loss")
+#: How a text longer than ``max_len`` tokens is cut (:func:`semalign.data.tokenizer.cut`).
+TRUNCATIONS = ("head", "tail", "head-tail")
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ class DataConfig:
       lowercase: lower-case before tokenizing.
       split_seed: seed of the stratified train/validation/test split.
       max_buckets: at most this many padded lengths (so compilations).
+      truncation: which tokens of a text longer than ``max_len`` are kept: ``head`` (its
+        beginning), ``tail`` (its end) or ``head-tail`` (a quarter from the beginning,
+        the rest from the end); ``[CLS]`` stays first.
     """
 
     dataset: str | None = "imdb"
@@ -223,10 +228,15 @@ class DataConfig:
     lowercase: bool = True
     split_seed: int = 0
     max_buckets: int = 8
+    truncation: str = "head"
 
     def __post_init__(self):
         if self.dataset is None and self.data is None:
             raise ValueError("give a built-in dataset name or a data file")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(
+                f"truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}"
+            )
         check_tokenization(self.vocab_size, self.max_len, self.max_buckets)
 
     @property

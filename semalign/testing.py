@@ -42,10 +42,14 @@ def tiny_request(data: str | Path, runs_dir: str | Path, **kw: Any):
 
     Keyword arguments: ``scoring`` (str), ``train`` (TrainConfig overrides), ``model``
     (model overrides, ``attention`` merged), anything else goes to ``TrainRequest``.
+    With ``resume=`` the run's saved plan is kept and ``train`` holds the overrides.
     """
     from semalign.config import DataConfig, TrainConfig
     from semalign.workflows.train import TrainRequest
 
+    if kw.get("resume") is not None:
+        kw.pop("scoring", None), kw.pop("model", None)
+        return TrainRequest(overrides=kw.pop("train", {}), runs_dir=str(runs_dir), **kw)
     train_kw = {"epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": 0, "seed": 0}
     train_kw.update(kw.pop("train", {}))
     model = {"dim": 16, "mlp_ratio": 1, "dropout": 0.1}

@@ -153,7 +153,7 @@ def test_cosine_mse_and_exact_resume(tmp_path):
     full = train_pairs(request(data, tmp_path / "runs", name="full", **kw))
     part = train_pairs(request(data, tmp_path / "runs", name="part", stop_after=1, **kw))
     assert not part.finished and part.test is None
-    again = train_pairs(request(data, tmp_path / "runs", resume=str(part.run), **kw))
+    again = train_pairs(TrainRequest(resume=str(part.run), loss="cosine-mse", tensorboard=False))
     assert again.finished and again.loss == "cosine-mse"
     for a, b in zip(_params(full.run), _params(part.run), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)

@@ -98,7 +98,6 @@ def test_one_line_refusals_by_capability(pair_run):
 
 
 def test_a_run_written_by_0_1_0_resumes(tmp_path):
-    from semalign.config import TrainConfig
     from semalign.testing import write_reviews_csv
     from semalign.workflows.train import TrainRequest, train
 
@@ -108,6 +107,6 @@ def test_a_run_written_by_0_1_0_resumes(tmp_path):
     # The fixture's data file was written by the same generator; write it again here.
     config["data"]["data"] = str(write_reviews_csv(tmp_path / "classification.csv", n=96))
     (run / "config.json").write_text(json.dumps(config))
-    result = train(TrainRequest(resume=str(run), train=TrainConfig(epochs=2), tensorboard=False))
+    result = train(TrainRequest(resume=str(run), overrides={"epochs": 2}, tensorboard=False))
     assert result.epochs_done == 2 and result.finished and result.task == "classification"
     assert json.loads((run / "config.json").read_text())["version"] != "0.1.0"

@@ -40,7 +40,8 @@ def test_run_folder_is_complete(trained):
     ):
         assert (run / name).is_file(), name
     pointers = json.loads((run / "checkpoints" / "pointers.json").read_text())
-    assert set(pointers) == {"best", "last"}
+    assert set(pointers) == {"best", "last", "served"}
+    assert pointers["served"] == pointers["best"] and result.served == "best"
     assert (run / "checkpoints" / pointers["best"] / "model").is_dir()
     assert json.loads((run / "labels.json").read_text()) == ["neg", "pos"]
     cfg = json.loads((run / "config.json").read_text())

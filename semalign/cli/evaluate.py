@@ -36,7 +36,13 @@ def evaluate(
         str | None,
         typer.Option(help="train, validation, test or all (default: test; all for --data)."),
     ] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Annotated[
+        str,
+        typer.Option(
+            help="served (the one training reported: best, or last after --no-restore-best), "
+            "best or last."
+        ),
+    ] = "served",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -60,9 +66,17 @@ def evaluate(
                 checkpoint=checkpoint,
             )
         )
-    if as_json:
+    if as_json:  # the JSON carries the notes and the truncated count
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
+    for note in result.notes:
+        typer.echo(note, err=True)
+    if result.truncated:
+        typer.echo(
+            f"note: {result.truncated:,} of {result.examples:,} texts were longer than the "
+            "run's max_len and were cut",
+            err=True,
+        )
     from rich.console import Console
 
     from semalign.cli._progress import print_report

@@ -11,6 +11,13 @@ import typer
 from semalign.cli._errors import user_errors
 
 
+class LongTexts(StrEnum):
+    """What happens to a text longer than the run's max_len."""
+
+    cut = "cut"
+    chunks = "chunks"
+
+
 class Backend(StrEnum):
     """Where the forward pass runs."""
 
@@ -29,7 +36,20 @@ def predict(
         str | None, typer.Option(help="An exported .onnx file (implies --backend onnx).")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
-    checkpoint: Annotated[str, typer.Option(help="best or last (jax backend).")] = "best",
+    checkpoint: Annotated[
+        str,
+        typer.Option(
+            help="served (the one training reported: best, or last after --no-restore-best), "
+            "best or last."
+        ),
+    ] = "served",
+    long_texts: Annotated[
+        LongTexts,
+        typer.Option(
+            help="A text longer than the run's max_len: cut (as the run's --truncation) or "
+            "chunks (the mean probabilities of its max_len windows; jax backend)."
+        ),
+    ] = LongTexts.cut,
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -48,10 +68,17 @@ def predict(
             model=model,
             batch_size=batch_size,
             checkpoint=checkpoint,
+            long_texts=long_texts.value,
         )
-    if as_json:
+    if as_json:  # the JSON carries the truncated count
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
+    if result.truncated:
+        typer.echo(
+            f"note: {result.truncated:,} of {len(result.predictions):,} texts were longer than "
+            f"{result.max_len} tokens and were cut",
+            err=True,
+        )
     from rich.console import Console
     from rich.table import Table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from enum import StrEnum
 from typing import Annotated
@@ -9,6 +10,24 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
+
+#: Options of one call, not of the plan: they never conflict with a resumed run.
+CALL_OPTIONS = frozenset(
+    {
+        "task",
+        "loss",
+        "name",
+        "runs_dir",
+        "overwrite",
+        "resume",
+        "stop_after",
+        "tensorboard",
+        "mesh",
+        "distributed",
+        "quiet",
+        "as_json",
+    }
+)
 
 
 class Schedule(StrEnum):
@@ -31,6 +50,14 @@ class Tokenizer(StrEnum):
 
     wordpiece = "wordpiece"
     word = "word"
+
+
+class Truncation(StrEnum):
+    """Which tokens of a text longer than --max-len are kept."""
+
+    head = "head"
+    tail = "tail"
+    head_tail = "head-tail"
 
 
 class Positions(StrEnum):
@@ -108,7 +135,36 @@ def model_options(o: dict) -> dict:
     }
 
 
+def typed_options(ctx: typer.Context, options: dict) -> set[str]:
+    """Names of the options the user gave (command line or environment), not defaults."""
+    # By name: typer may carry its own copy of click's ParameterSource enum.
+    given = {"COMMANDLINE", "ENVIRONMENT"}
+    return {n for n in options if getattr(ctx.get_parameter_source(n), "name", None) in given}
+
+
+def resume_overrides(options: dict, typed: set[str]) -> dict:
+    """The train fields typed on ``--resume`` (the only plan changes a resume accepts).
+
+    Raises:
+      ValueError: a typed model or data option (the run's are fixed).
+    """
+    from semalign.config import TrainConfig
+
+    # --seed also seeds the data split, so it is part of the fixed data.
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed"}
+    fixed = sorted(typed - fields - CALL_OPTIONS)
+    if fixed:
+        shown = ", ".join("--" + n.replace("_", "-") for n in fixed)
+        raise ValueError(
+            f"{shown} cannot change on --resume (the run's model and data are fixed): drop "
+            "them, or train a new run with --name"
+        )
+    planned = dataclasses.asdict(train_config(options))
+    return {n: planned[n] for n in sorted(typed & fields)}
+
+
 def train(
+    ctx: typer.Context,
     task: Annotated[
         str | None,
         typer.Option(
@@ -156,6 +212,15 @@ def train(
     mlp_ratio: Annotated[int, typer.Option(help="MLP width over dim (0: no MLP).")] = 2,
     max_len: Annotated[int, typer.Option(help="Tokens per text (sequence length).")] = 512,
     vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary (max features).")] = 20_000,
+    truncation: Annotated[
+        Truncation,
+        typer.Option(
+            help="Classification: the tokens of a text longer than --max-len that are kept: "
+            "head (its beginning), tail (its end) or head-tail (a quarter from the "
+            "beginning, the rest from the end). Saved with the run; evaluate and predict "
+            "cut the same way."
+        ),
+    ] = Truncation.head,
     tokenizer: Annotated[Tokenizer, typer.Option(help="Tokenizer model.")] = Tokenizer.wordpiece,
     positions: Annotated[Positions, typer.Option(help="Position encoding.")] = Positions.learned,
     pooling: Annotated[Pooling, typer.Option(help="Pooling of token states.")] = Pooling.mean,
@@ -194,7 +259,11 @@ def train(
     runs_dir: Annotated[str, typer.Option(help="Parent folder of runs.")] = "runs",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run of that name.")] = False,
     resume: Annotated[
-        bool, typer.Option(help="Continue the run named by --name (default: newest).")
+        bool,
+        typer.Option(
+            help="Continue the run named by --name (default: newest) with its saved plan; "
+            "typed train options (--epochs, --patience, ...) change it."
+        ),
     ] = False,
     stop_after: Annotated[
         int | None, typer.Option(help="Stop after N epochs in this call; continue with --resume.")
@@ -219,6 +288,7 @@ def train(
     from semalign.cli._progress import RichReporter, print_report
 
     options = dict(locals())
+    del options["ctx"]
     with user_errors():
         from semalign import tasks
         from semalign.runs import newest_run
@@ -226,24 +296,30 @@ def train(
         from semalign.workflows.train import TrainRequest
         from semalign.workflows.train import train as run_training
 
-        resume_path, data_config = None, None
         if resume:
-            resume_path = str(newest_run(runs_dir).root) if name is None else f"{runs_dir}/{name}"
+            # The saved config is the plan; only what was typed changes it.
+            where = str(newest_run(runs_dir).root) if name is None else f"{runs_dir}/{name}"
+            plan = {
+                "resume": where,
+                "overrides": resume_overrides(options, typed_options(ctx, options)),
+            }
         else:
             spec = tasks.get(task or tasks.DEFAULT_TASK)
             options["task"] = spec.name
             options["tokenizer"] = tokenizer.value
-            data_config = spec.data_from_options(options)
+            options["truncation"] = truncation.value
+            plan = {
+                "data": spec.data_from_options(options),
+                "train": train_config(options),
+                "model": model_options(options),
+            }
         req = TrainRequest(
             task=task,
-            data=data_config,
             loss=loss,
-            train=train_config(options),
-            model=model_options(options),
+            **plan,
             runs_dir=runs_dir,
             name=name,
             overwrite=overwrite,
-            resume=resume_path,
             stop_after=stop_after,
             tensorboard=tensorboard,
             mesh=mesh,
@@ -267,7 +343,12 @@ def train(
             f"`semalign train --resume --name {result.run.name}`"
         )
         return
-    print_report(console, f"test ({result.run})", result.test)
+    print_report(
+        console,
+        f"test ({result.run}, {result.served} checkpoint: epoch {result.served_epoch}, "
+        "the one evaluate / predict load)",
+        result.test,
+    )
     console.print(
         f"best epoch {result.best_epoch} of {result.epochs_done}"
         f"{' (early stop)' if result.stopped_early else ''} · "

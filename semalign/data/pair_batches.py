@@ -10,7 +10,7 @@ import numpy as np
 
 from semalign.data.batching import bucket_groups
 from semalign.data.pairs import PairExamples
-from semalign.data.tokenizer import PAD_ID, encode_texts
+from semalign.data.tokenizer import PAD_ID
 from semalign.errors import DataError
 
 __all__ = ["EncodedPairs", "PairBatch", "encode_pairs", "make_pair_batches"]
@@ -24,11 +24,13 @@ class EncodedPairs:
       seqs_a: one int32 array ``[La_i]`` per first text (``[CLS]`` first, no padding).
       seqs_b: the same for the second texts.
       targets: ``[N]`` float32 scores or int32 class indices.
+      truncated: pairs with a text longer than ``max_len`` tokens, so cut.
     """
 
     seqs_a: tuple[np.ndarray, ...]
     seqs_b: tuple[np.ndarray, ...]
     targets: np.ndarray
+    truncated: int = 0
 
     @property
     def real_tokens(self) -> int:
@@ -56,10 +58,14 @@ def encode_pairs(
         targets = np.array([index[y] for y in examples.labels], np.int32)
     else:
         targets = np.asarray(examples.scores, np.float32)
+    ids_a = [e.ids for e in tokenizer.encode_batch(list(examples.texts_a))]
+    ids_b = [e.ids for e in tokenizer.encode_batch(list(examples.texts_b))]
+    cut = sum(max(len(a), len(b)) > max_len for a, b in zip(ids_a, ids_b, strict=True))
     return EncodedPairs(
-        tuple(encode_texts(tokenizer, list(examples.texts_a), max_len=max_len)),
-        tuple(encode_texts(tokenizer, list(examples.texts_b), max_len=max_len)),
+        tuple(np.asarray(a[:max_len], np.int32) for a in ids_a),
+        tuple(np.asarray(b[:max_len], np.int32) for b in ids_b),
         targets,
+        int(cut),
     )
 
 

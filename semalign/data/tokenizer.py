@@ -20,6 +20,7 @@ import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers.processors import TemplateProcessing
 
+from semalign.config import TRUNCATIONS
 from semalign.errors import DataError
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -187,25 +188,62 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
     return tokenizer
 
 
-def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int) -> list[np.ndarray]:
+# TRUNCATIONS: how a text longer than ``max_len`` tokens is cut: keep its beginning, its
+# end, or a quarter from the beginning and the rest from the end (Sun et al. 2019, "How
+# to fine-tune BERT for text classification": head + tail did best on IMDB).
+
+
+def cut(ids: Sequence[int], max_len: int, truncation: str = "head") -> list[int]:
+    """``ids`` (``[CLS]`` first) cut to at most ``max_len``, keeping ``[CLS]`` first.
+
+    >>> cut([2, 10, 11, 12, 13, 14], 4, "head"), cut([2, 10, 11, 12, 13, 14], 4, "tail")
+    ([2, 10, 11, 12], [2, 12, 13, 14])
+    >>> cut([2, 10, 11, 12, 13, 14, 15, 16, 17], 5, "head-tail")
+    [2, 10, 15, 16, 17]
+    """
+    ids = list(ids)
+    if len(ids) <= max_len or truncation == "head" or max_len < 2:
+        return ids[:max_len]
+    body = max_len - 1  # room after [CLS]
+    head = body // 4 if truncation == "head-tail" else 0
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+    return ids[: 1 + head] + ids[len(ids) - (body - head) :]
+
+
+def encode_counted(
+    tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int, truncation: str = "head"
+) -> tuple[list[np.ndarray], int]:
+    """:func:`encode_texts` and how many texts were longer than ``max_len`` (so cut)."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+    encodings = tokenizer.encode_batch(list(texts))
+    cut_count = sum(len(e.ids) > max_len for e in encodings)
+    seqs = [np.asarray(cut(e.ids, max_len, truncation), dtype=np.int32) for e in encodings]
+    return seqs, int(cut_count)
+
+
+def encode_texts(
+    tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int, truncation: str = "head"
+) -> list[np.ndarray]:
     """Token ids of each text, ``[CLS]`` first, cut to ``max_len``; no padding.
 
     Args:
         tokenizer: A tokenizer from this module.
         texts: ``N`` texts.
         max_len: Most ids per text, ``[CLS]`` included.
+        truncation: which part of a longer text is kept (:data:`TRUNCATIONS`).
 
     Returns:
         ``N`` int32 arrays ``[L_i]`` with ``1 <= L_i <= max_len``.
 
     Raises:
-        ValueError: If ``max_len < 1``.
+        ValueError: If ``max_len < 1`` or an unknown ``truncation``.
 
     """
-    if max_len < 1:
-        raise ValueError(f"max_len must be at least 1, got {max_len}")
-    encodings = tokenizer.encode_batch(list(texts))
-    return [np.asarray(e.ids[:max_len], dtype=np.int32) for e in encodings]
+    return encode_counted(tokenizer, texts, max_len=max_len, truncation=truncation)[0]
 
 
 def tokens_of(tokenizer: Tokenizer, text: str, max_len: int) -> list[str]:

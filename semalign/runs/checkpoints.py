@@ -2,10 +2,13 @@
 
 Layout under ``run/checkpoints/``: one directory per saved epoch (``epoch-0003``) holding
 one orbax item per named object (``model``, ``optimizer``), and ``pointers.json`` naming
-which epoch is ``last`` and which is ``best``. Items restore independently, so inference
-loads the model without knowing the optimizer that trained it. Orbax writes each
-directory atomically; the pointer file is replaced atomically after it; directories no
-pointer names are removed last. A crash at any moment leaves a loadable pair.
+which epoch is ``last``, which is ``best`` and, once training finished, which is ``served``:
+the weights training reported on validation and test (``best``, or ``last`` with
+``--no-restore-best``), which evaluate / predict load by default. Items restore
+independently, so inference loads the model without knowing the optimizer that trained
+it. Orbax writes each directory atomically; the pointer file is replaced atomically
+after it; directories no pointer names are removed last. A crash at any moment leaves a
+loadable pair.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from flax import nnx
 from semalign.errors import RunError
 
 POINTERS = "pointers.json"
+#: The pointer names :func:`restore` accepts; ``served`` falls back to ``best`` in runs
+#: that never finished (or were written before it existed).
+WHICH = ("served", "best", "last")
 
 
 def _is_key(x: Any) -> bool:
@@ -99,13 +105,45 @@ def save(
     pointers["last"] = tag
     if best or "best" not in pointers:
         pointers["best"] = tag
-    tmp = directory / (POINTERS + ".tmp")
-    tmp.write_text(json.dumps(pointers, indent=2))
-    os.replace(tmp, directory / POINTERS)
+    _write_pointers(directory, pointers)
     keep = set(pointers.values())
     for child in directory.iterdir():
         if child.is_dir() and child.name.startswith("epoch-") and child.name not in keep:
             shutil.rmtree(child, ignore_errors=True)
+
+
+def _write_pointers(directory: Path, pointers: dict[str, str]) -> None:
+    tmp = directory / (POINTERS + ".tmp")
+    tmp.write_text(json.dumps(pointers, indent=2))
+    os.replace(tmp, directory / POINTERS)
+
+
+def serve(directory: Path, which: str) -> str:
+    """Point ``served`` at the ``best`` or ``last`` checkpoint; returns its tag."""
+    directory = Path(directory).resolve()
+    pointers = read_pointers(directory)
+    pointers["served"] = pointers[which]
+    _write_pointers(directory, pointers)
+    return pointers[which]
+
+
+def resolve(directory: Path, which: str) -> str:
+    """The tag ``which`` (``served``, ``best`` or ``last``) names.
+
+    Raises:
+      RunError: an unknown name, or no such checkpoint.
+    """
+    if which not in WHICH:
+        raise RunError(f"checkpoint must be one of {', '.join(WHICH)}, got {which!r}")
+    pointers = read_pointers(Path(directory).resolve())
+    if which == "served" and "served" not in pointers:
+        which = "best"
+    if which not in pointers:
+        raise RunError(
+            f"no '{which}' checkpoint in {directory}: the run never finished an epoch; "
+            "retrain it or pick another with --run"
+        )
+    return pointers[which]
 
 
 def restore(
@@ -117,6 +155,9 @@ def restore(
 ) -> str:
     """Load the named items of the ``which`` checkpoint in place; returns the tag restored.
 
+    ``which``: ``served`` (what training reported; ``best`` when the run has no such
+    pointer), ``best`` or ``last``.
+
     ``layouts`` read checkpoints stored in another tree layout (an older semalign): each
     ``(to_stored, from_stored)`` maps today's pure-dict tree to a stored one and back;
     they are tried in order when the stored tree does not match today's.
@@ -125,13 +166,7 @@ def restore(
       RunError: when there is no such checkpoint or it does not fit ``obj``.
     """
     directory = Path(directory).resolve()
-    pointers = read_pointers(directory)
-    if which not in pointers:
-        raise RunError(
-            f"no '{which}' checkpoint in {directory}: the run never finished an epoch; "
-            "retrain it or pick another with --run"
-        )
-    tag = pointers[which]
+    tag = resolve(directory, which)
     ckptr = _checkpointer()
     for name, obj in items.items():
         state = nnx.state(obj)

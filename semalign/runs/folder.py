@@ -4,6 +4,7 @@ A run folder holds everything one training run produced::
 
     runs/<name>/
       config.json        everything needed to rebuild the model and the data pipeline
+      data.json          where the data came from: fingerprint and split membership
       tokenizer.json     labels.json
       checkpoints/       orbax, best + last, resumable
       events/            TensorBoard
@@ -51,6 +52,7 @@ DEFAULT_REQUIRE: tuple[str, ...] = ("config", "tokenizer", "labels", "checkpoint
 # Piece name -> (path inside the run folder, is a folder).
 _PIECES: dict[str, tuple[str, bool]] = {
     "config": ("config.json", False),
+    "data": ("data.json", False),
     "tokenizer": ("tokenizer.json", False),
     "labels": ("labels.json", False),
     "checkpoints": ("checkpoints", True),
@@ -87,6 +89,11 @@ class RunPaths:
     def config(self) -> Path:
         """``config.json``: everything needed to rebuild the model and the data pipeline."""
         return self.root / _PIECES["config"][0]
+
+    @property
+    def data(self) -> Path:
+        """``data.json``: the data's fingerprint and split membership (runs since 0.2)."""
+        return self.root / _PIECES["data"][0]
 
     @property
     def tokenizer(self) -> Path:

@@ -102,6 +102,13 @@ class Task:
         """Examples as token ids and targets (``.real_tokens``)."""
         raise NotImplementedError
 
+    def encode_with(self, data, examples, tokenizer, classes: Sequence[str]) -> Any:
+        """:meth:`encode` as the data config says (``max_len``; a task may read more).
+
+        An encoding with a ``truncated`` count (texts longer than ``max_len``) is reported.
+        """
+        return self.encode(examples, tokenizer, classes, data.max_len)
+
     def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):
         """Length-bucketed padded batches (NamedTuples with ``weights``)."""
         raise NotImplementedError
@@ -113,6 +120,28 @@ class Task:
     def evaluation_data(self, data, request) -> tuple[Any, str]:
         """``(data config, split)`` that ``evaluate`` reads for ``request``."""
         raise NotImplementedError
+
+    def data_path(self, data) -> str | None:
+        """The file or folder ``data`` reads (None: built-in data)."""
+        return getattr(data, "data", None)
+
+    def rows(self, examples) -> list[str]:
+        """One canonical string per example, in order (the split fingerprint hashes them)."""
+        from semalign.data.fingerprint import example_rows
+
+        return example_rows(examples)
+
+    def fingerprint(self, data, splits: Mapping[str, Any]) -> dict[str, Any]:
+        """``data.json``: sha256 of the data's file(s) and of each split's rows.
+
+        Args:
+          data: the task's data config.
+          splits: split name -> examples (any subset of train / validation / test).
+        """
+        from semalign.data.fingerprint import fingerprint
+
+        rows = {name: self.rows(examples) for name, examples in splits.items()}
+        return fingerprint(data.source, self.data_path(data), rows)
 
     def run_name(self, data, scoring: str) -> tuple[str, str]:
         """``(data part, tag)`` of a default run name."""

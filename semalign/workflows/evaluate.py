@@ -37,7 +37,7 @@ class EvaluationRequest:
       split: ``train``, ``validation``, ``test`` or ``all``; None = ``test`` for the run's
         data and built-in datasets, ``all`` for a file.
       batch_size: None = the run's training batch size.
-      checkpoint: ``best`` or ``last``.
+      checkpoint: ``served`` (the one training reported), ``best`` or ``last``.
     """
 
     run: str | None = None
@@ -51,7 +51,7 @@ class EvaluationRequest:
     score_column: str | None = None
     split: str | None = None
     batch_size: int | None = None
-    checkpoint: str = "best"
+    checkpoint: str = "served"
 
     def __post_init__(self):
         if self.dataset is not None and self.data is not None:
@@ -62,19 +62,34 @@ class EvaluationRequest:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """A report and where it came from (``report``: the task's report)."""
+    """A report and where it came from.
+
+    Attributes:
+      run: the run folder.
+      source: the data evaluated.
+      split: its split.
+      checkpoint: the checkpoint directory loaded (``epoch-0003``).
+      report: the task's report.
+      notes: lines worth showing (an older run whose data is not checked ...).
+      truncated: examples longer than ``max_len`` tokens, so cut (None: not counted).
+      examples: examples evaluated.
+    """
 
     run: Path
     source: str
     split: str
     checkpoint: str
     report: Any
+    notes: tuple[str, ...] = ()
+    truncated: int | None = None
+    examples: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["run"] = str(self.run)
         out["report"] = self.report.to_dict()
+        out["notes"] = list(self.notes)
         return out
 
 
@@ -98,10 +113,37 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
     task = loaded.task_impl
     data, split = task.evaluation_data(loaded.data_config, req)
     examples = task.load_all(data) if split == "all" else getattr(task.load_splits(data), split)
+    notes = _check_split(task, loaded, data, split, examples)
     examples = non_empty(examples, split, data.source)
-    encoded = task.encode(examples, loaded.tokenizer, loaded.labels, data.max_len)
+    encoded = task.encode_with(data, examples, loaded.tokenizer, loaded.labels)
     size = req.batch_size or loaded.train_config.batch_size
     batches = task.batches(encoded, data, batch_size=size, shuffle=False)
     steps = Steps(loaded.model, None, outputs=task.outputs(loaded.loss, data))
     report = evaluate_batches(task, steps, batches, loaded.labels)
-    return EvaluationResult(loaded.paths.root, data.source, split, loaded.checkpoint, report)
+    return EvaluationResult(
+        loaded.paths.root,
+        data.source,
+        split,
+        loaded.checkpoint,
+        report,
+        tuple(notes),
+        getattr(encoded, "truncated", None),
+        len(examples),
+    )
+
+
+def _check_split(task, loaded, data, split: str, examples) -> list[str]:
+    """A split of the run's own data must still be the run's (``data.json``)."""
+    from semalign.data.fingerprint import check_fingerprint
+    from semalign.runs import read_json
+
+    if split == "all" or data != loaded.data_config:
+        return []  # another file or dataset: all its rows are new to the run
+    saved = read_json(loaded.paths.data) if loaded.paths.data.is_file() else None
+    return check_fingerprint(
+        saved,
+        task.fingerprint(data, {split: examples}),
+        splits=(split,),
+        run=str(loaded.paths.root),
+        action=f"evaluate all its rows with --data {data.source}, or retrain",
+    )

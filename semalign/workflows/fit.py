@@ -24,6 +24,7 @@ __all__ = [
     "FitOutcome",
     "Objective",
     "Progress",
+    "ResumePoint",
     "better",
     "embedding_projector",
     "fit",
@@ -94,6 +95,9 @@ class FitOutcome:
       validation: report of the kept weights on the validation split (None if unfinished).
       test: report on the test split (None if unfinished).
       tokens_per_second: real training tokens per second of step time in this call.
+      served: ``best`` or ``last``: the checkpoint reported, which evaluate / predict load
+        by default (the ``served`` pointer); None if unfinished.
+      served_epoch: its epoch (None if unfinished).
     """
 
     epochs_done: int
@@ -103,6 +107,8 @@ class FitOutcome:
     validation: Any
     test: Any
     tokens_per_second: float
+    served: str | None = None
+    served_epoch: int | None = None
 
 
 def better(
@@ -129,21 +135,48 @@ def running_metrics(sums: Mapping[str, float], tokens_per_second: float) -> dict
     return out
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """A run opened to continue (:func:`open_for_resume`).
+
+    Attributes:
+      run: the run folder; saved: its ``config.json``.
+      progress: where training stands (``state.json``: epoch, best, early-stopping count).
+      train: the plan: the saved train config with the overrides applied.
+      changes: ``(field, saved value, new value)`` of each override that changed the plan.
+    """
+
+    run: RunPaths
+    saved: dict
+    progress: Progress
+    train: TrainConfig
+    changes: tuple[tuple[str, Any, Any], ...]
+
+
 def open_for_resume(
-    path: str, epochs: int, check: Callable[[RunPaths, dict], None] | None = None
-) -> tuple[RunPaths, dict, Progress, TrainConfig]:
-    """Open a run to continue: its paths, saved config, progress and train config.
+    path: str,
+    overrides: Mapping[str, Any] | None = None,
+    check: Callable[[RunPaths, dict], None] | None = None,
+) -> ResumePoint:
+    """Open a run to continue: its saved config is the plan, ``overrides`` change it.
 
     Args:
       path: the run folder.
-      epochs: replaces the saved epoch count (a finished run may be trained further).
+      overrides: :class:`TrainConfig` fields to change (``{"epochs": 6}``: a finished
+        run may be trained further); every other field keeps its saved value.
       check: ``(run, saved config)``, raises :class:`RunError` when the caller cannot
         continue this run (another task).
 
     Raises:
-      RunError: the run is incomplete, has no finished epoch, fails ``check``, or already
-        finished ``epochs`` epochs.
+      RunError: the run is incomplete, has no finished epoch, fails ``check``, already
+        finished its epochs, or stopped early and the patience was not raised.
+      ValueError: an override that is not a :class:`TrainConfig` field, or invalid.
     """
+    import dataclasses
+
+    overrides = dict(overrides or {})
+    if unknown := sorted(set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}):
+        raise ValueError(f"unknown train options {unknown}: overrides take TrainConfig fields")
     run = open_run(path, require=("config", "tokenizer", "labels", "checkpoints"))
     state = read_json(run.state) if run.state.exists() else None
     if state is None:
@@ -151,16 +184,26 @@ def open_for_resume(
     saved = read_json(run.config)
     if check is not None:
         check(run, saved)
-    train_cfg = TrainConfig(**{**saved["train"], "epochs": epochs})
+    planned = TrainConfig(**saved["train"])
+    train_cfg = dataclasses.replace(planned, **overrides)
+    changes = tuple(
+        (k, getattr(planned, k), v) for k, v in overrides.items() if v != getattr(planned, k)
+    )
+    progress = Progress(
+        state["epoch"], state["best_metric"], state["best_epoch"], state["bad_epochs"]
+    )
     if state.get("finished") and train_cfg.epochs <= state["epoch"]:
         raise RunError(
             f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
             f"N > {state['epoch']} to train further"
         )
-    progress = Progress(
-        state["epoch"], state["best_metric"], state["best_epoch"], state["bad_epochs"]
-    )
-    return run, saved, progress, train_cfg
+    if state.get("stopped_early") and 0 < train_cfg.patience <= progress.bad_epochs:
+        raise RunError(
+            f"run {run.root} stopped early after epoch {state['epoch']} ({progress.bad_epochs} "
+            f"epochs without improvement, patience {train_cfg.patience}): pass --patience N "
+            f"with N > {progress.bad_epochs} (or 0) to train further"
+        )
+    return ResumePoint(run, saved, progress, train_cfg, changes)
 
 
 def restore_progress(run: RunPaths, progress: Progress | None, model, optimizer) -> Progress:
@@ -324,18 +367,24 @@ def fit(
             break
 
     finished = stopped_early or epoch >= cfg.epochs
-    val_report = test_report = None
+    val_report = test_report = served = None
+    served_epoch = best_epoch
     if finished:
+        # The weights reported here are the ones evaluate / predict load by default.
         if cfg.restore_best and best_epoch:
             checkpoints.restore(run.checkpoints, {"model": model}, "best", layouts=LEGACY_LAYOUTS)
+            served = "best"
         else:
             steps.sync(model)
+            served, served_epoch = "last", epoch
+        if lead:
+            checkpoints.serve(run.checkpoints, served)
         steps.set_model(model)
         val_report = objective.evaluate(steps, val_batches)
         test_report = objective.evaluate(steps, test_batches())
         if lead:
             record = (objective.test_record or (lambda r: r.scalars()))(test_report)
-            log.append({"epoch": best_epoch, "split": "test", **record})
+            log.append({"epoch": served_epoch, "split": "test", "checkpoint": served, **record})
             tracker.scalars(
                 global_step,
                 {f"test/{k}": v for k, v in test_report.scalars().items() if k != "count"},
@@ -352,6 +401,8 @@ def fit(
         validation=val_report,
         test=test_report,
         tokens_per_second=step_tokens / max(step_seconds, 1e-9),
+        served=served,
+        served_epoch=served_epoch if served else None,
     )
 
 

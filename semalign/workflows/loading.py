@@ -97,9 +97,12 @@ def read_configs(paths: RunPaths) -> tuple[ModelConfig, Any, TrainConfig]:
 
 
 def load_run(
-    run: str | Path | None = None, *, runs_dir: str | Path = "runs", which: str = "best"
+    run: str | Path | None = None, *, runs_dir: str | Path = "runs", which: str = "served"
 ) -> LoadedRun:
     """Load the run at ``run`` (or the newest under ``runs_dir``).
+
+    ``which``: ``served`` (the checkpoint training reported: ``best``, or ``last`` for a
+    run trained with ``restore_best=False``), ``best`` or ``last``.
 
     Runs written by semalign 0.1.0 (trunk parameters at the top of the model) load too.
 

@@ -19,8 +19,10 @@ from semalign.errors import DataError, RunError
 from semalign.runtime import OnnxClassifier, Prediction, predictions
 
 BACKENDS = ("jax", "onnx")
+#: What predict does with a text longer than the run's max_len: cut it, or average windows.
+LONG_TEXTS = ("cut", "chunks")
 
-__all__ = ["BACKENDS", "PredictResult", "predict", "read_texts"]
+__all__ = ["BACKENDS", "LONG_TEXTS", "PredictResult", "predict", "read_texts"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,17 @@ class PredictResult:
       source: the run folder (jax) or the ``.onnx`` file (onnx).
       labels: class names.
       predictions: one per input text, in order.
+      truncated: texts longer than ``max_len`` tokens, so cut (the run's ``truncation``
+        with the jax backend; the ONNX runtime keeps the beginning).
+      max_len: the longest token sequence the model reads.
     """
 
     backend: str
     source: Path
     labels: tuple[str, ...]
     predictions: tuple[Prediction, ...]
+    truncated: int = 0
+    max_len: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -46,6 +53,8 @@ class PredictResult:
             "source": str(self.source),
             "labels": list(self.labels),
             "predictions": [p.to_dict() for p in self.predictions],
+            "truncated": self.truncated,
+            "max_len": self.max_len,
         }
 
 
@@ -76,15 +85,48 @@ def _jitted(probabilities):
     return probs
 
 
-def _jax_probabilities(loaded, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    from semalign.runtime import encode
+def _windows(ids: Sequence[int], max_len: int) -> list[list[int]]:
+    # [CLS] + consecutive, non-overlapping pieces of the text's tokens, max_len each.
+    body, width = list(ids[1:]), max(max_len - 1, 1)
+    return [list(ids[:1]) + body[i : i + width] for i in range(0, max(len(body), 1), width)]
 
+
+def _jax_probabilities(
+    loaded, texts: Sequence[str], batch_size: int, long_texts: str = "cut"
+) -> tuple[np.ndarray, int]:
+    """``[N, classes]`` probabilities and how many texts were longer than ``max_len``.
+
+    ``long_texts="cut"`` cuts them as the run's ``truncation`` says; ``"chunks"`` averages
+    the probabilities of their ``max_len`` windows.
+    """
+    from semalign.data import PAD_ID
+    from semalign.data.tokenizer import cut
+
+    truncation = getattr(loaded.data_config, "truncation", "head")
+    full = [e.ids for e in loaded.tokenizer.encode_batch(list(texts))]
+    if long_texts == "chunks":
+        pieces = [_windows(ids, loaded.max_len) for ids in full]
+    else:
+        pieces = [[cut(ids, loaded.max_len, truncation)] for ids in full]
+    owner = np.repeat(np.arange(len(texts)), [len(p) for p in pieces])
+    seqs = [w for p in pieces for w in p]
     probs = _jitted(loaded.task_impl.probabilities)
     out = [np.zeros((0, len(loaded.labels)), np.float32)]
-    for i in range(0, len(texts), batch_size):
-        ids, mask = encode(loaded.tokenizer, texts[i : i + batch_size], loaded.max_len)
-        out.append(np.asarray(probs(loaded.model, ids, mask)))
-    return np.concatenate(out)
+    for i in range(0, len(seqs), batch_size):
+        rows = seqs[i : i + batch_size]
+        ids = np.full((len(rows), max(len(r) for r in rows)), PAD_ID, np.int32)
+        for j, r in enumerate(rows):
+            ids[j, : len(r)] = r
+        out.append(np.asarray(probs(loaded.model, ids, (ids != PAD_ID).astype(np.int32))))
+    windows = np.concatenate(out)
+    mean = np.zeros((len(texts), windows.shape[1]), np.float64)
+    np.add.at(mean, owner, windows)
+    mean /= np.bincount(owner, minlength=len(texts))[:, None]
+    return mean.astype(np.float32), sum(len(ids) > loaded.max_len for ids in full)
+
+
+def _count_cut(tokenizer, texts: Sequence[str], max_len: int) -> int:
+    return sum(len(e.ids) > max_len for e in tokenizer.encode_batch(list(texts)))
 
 
 def predict(
@@ -95,7 +137,8 @@ def predict(
     backend: str = "jax",
     model: str | os.PathLike[str] | None = None,
     batch_size: int = 32,
-    checkpoint: str = "best",
+    checkpoint: str = "served",
+    long_texts: str = "cut",
 ) -> PredictResult:
     """Classify ``texts``.
 
@@ -106,7 +149,9 @@ def predict(
       backend: ``jax`` (the checkpoint) or ``onnx`` (the run's ``model.onnx``).
       model: an ``.onnx`` file to use instead of a run's (implies ``onnx``).
       batch_size: texts per forward pass.
-      checkpoint: ``best`` or ``last`` (jax backend).
+      checkpoint: ``served`` (the one training reported), ``best`` or ``last`` (jax).
+      long_texts: ``cut`` (the run's truncation) or ``chunks``: a text longer than
+        ``max_len`` gets the mean probabilities of its ``max_len`` windows (jax).
 
     Returns:
       One prediction per text.
@@ -125,11 +170,16 @@ def predict(
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if long_texts not in LONG_TEXTS:
+        raise ValueError(f"long_texts must be one of {', '.join(LONG_TEXTS)}, got {long_texts!r}")
     if model is not None or backend == "onnx":
+        if long_texts != "cut":
+            raise ValueError("--long-texts chunks runs with the jax backend only")
         model = model if model is not None else exported_model(run, runs_dir)
         clf = OnnxClassifier(model)
         preds = clf.predict(texts, batch_size=batch_size)
-        return PredictResult("onnx", Path(model), clf.labels, tuple(preds))
+        cut = _count_cut(clf.tokenizer, texts, clf.max_len)
+        return PredictResult("onnx", Path(model), clf.labels, tuple(preds), cut, clf.max_len)
 
     from semalign.workflows.loading import load_run, run_spec
 
@@ -141,6 +191,6 @@ def predict(
             "use `semalign embed` or `semalign inspect --pair` with it"
         )
     loaded = load_run(paths.root, which=checkpoint)
-    probs = _jax_probabilities(loaded, texts, batch_size)
+    probs, cut = _jax_probabilities(loaded, texts, batch_size, long_texts)
     preds = predictions(texts, probs, loaded.labels)
-    return PredictResult("jax", loaded.paths.root, loaded.labels, tuple(preds))
+    return PredictResult("jax", loaded.paths.root, loaded.labels, tuple(preds), cut, loaded.max_len)

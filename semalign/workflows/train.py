@@ -21,6 +21,7 @@ import numpy as np
 from semalign import tasks
 from semalign.config import ModelConfig, TrainConfig
 from semalign.data import load_tokenizer, save_tokenizer, tokens_of, train_tokenizer
+from semalign.data.fingerprint import check_fingerprint
 from semalign.errors import DataError, RunError
 from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
 from semalign.workflows.fit import Progress, open_for_resume
@@ -52,13 +53,17 @@ class TrainRequest:
         :class:`~semalign.data.pairs.PairDataConfig`); None: the task's default (the
         built-in IMDB reviews for classification).
       loss: one of the task's losses; None: its default.
-      train: optimisation.
+      train: optimisation; None: :class:`TrainConfig` () for a new run, the run's saved
+        plan when resuming (pass changes to it as ``overrides``).
+      overrides: :class:`TrainConfig` fields that change the plan (``{"epochs": 6}``);
+        the only way to change a resumed run's plan, reported as a message.
       model: model fields other than the data-dependent ones (``vocab_size``,
         ``num_classes``, ``max_len``), as keyword arguments of :class:`ModelConfig`.
       runs_dir: parent folder of runs.
       name: run folder name; None makes one from the data, task and scoring.
       overwrite: replace an existing run of that name.
-      resume: continue the run at this path (its saved config wins; ``epochs`` may grow).
+      resume: continue the run at this path. Its saved task, data, model and train
+        config are the plan; ``data``, ``model`` and ``train`` must be left unset.
       stop_after: stop after this many epochs in this call (continue later with resume).
       tensorboard: write TensorBoard events.
       mesh: ``"auto"`` (all devices on ``data``) or ``"data=N,model=M"``; None: a mesh
@@ -69,7 +74,8 @@ class TrainRequest:
     task: str | None = None
     data: Any = None
     loss: str | None = None
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     model: Mapping[str, Any] = field(default_factory=dict)
     runs_dir: str = "runs"
     name: str | None = None
@@ -98,6 +104,9 @@ class TrainResult:
       seconds: wall time of this call.
       tokens_per_second: real (non-pad) training tokens per second of step time.
       compiled_shapes: distinct batch shapes (so compilations of the train step).
+      served: ``best`` or ``last``: the checkpoint ``validation`` and ``test`` are of,
+        the one evaluate / predict load by default; None when unfinished.
+      served_epoch: that checkpoint's epoch (None when unfinished).
     """
 
     run: Path
@@ -112,6 +121,8 @@ class TrainResult:
     seconds: float
     tokens_per_second: float
     compiled_shapes: int
+    served: str | None = None
+    served_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -148,28 +159,46 @@ def _default_data(spec):
         ) from None
 
 
-def _resume(req: TrainRequest) -> tuple[RunPaths, TrainRequest, Progress]:
-    """Open the run to continue; its saved task, data, loss and model are the plan."""
+def _resume(req: TrainRequest, reporter: Reporter) -> tuple[RunPaths, TrainRequest, Progress]:
+    """Open the run to continue: the saved config is the plan, ``req.overrides`` change it."""
+    if req.train is not None or req.data is not None or req.model:
+        raise ValueError(
+            "a resumed run keeps its saved data, model and train config: leave train, data "
+            "and model unset and pass changes to the plan as overrides={'epochs': N, ...}"
+        )
 
-    def same_task(run, saved) -> None:
+    def same_run(run, saved) -> None:
         saved_task = saved.get("task", tasks.DEFAULT_TASK)
         if req.task is not None and req.task != saved_task:
             raise RunError(
                 f"run {run.root} is a {saved_task!r} run, not {req.task!r}: resume it with "
                 f"--task {saved_task}"
             )
+        saved_loss = saved.get("loss") or tasks.get(saved_task).losses[0]
+        if req.loss is not None and req.loss != saved_loss:
+            raise RunError(
+                f"run {run.root} was trained with --loss {saved_loss}, not {req.loss}: a "
+                "resumed run keeps its loss; train a new run to change it"
+            )
 
-    run, saved, progress, train_cfg = open_for_resume(req.resume, req.train.epochs, same_task)
+    point = open_for_resume(req.resume, req.overrides, same_run)
+    saved = point.saved
     spec = tasks.get(saved.get("task", tasks.DEFAULT_TASK))
+    changed = ", ".join(f"{k} {old} -> {new}" for k, old, new in point.changes)
+    reporter.message(
+        f"resuming {point.run.root} after epoch {point.progress.epoch} of "
+        f"{point.train.epochs}: "
+        + (f"the saved plan, changed: {changed}" if changed else "the saved plan, unchanged")
+    )
     resumed = dataclasses.replace(
         req,
         task=spec.name,
         data=spec.data_config(**saved["data"]),
         loss=saved.get("loss") or spec.losses[0],
-        train=train_cfg,
+        train=point.train,
         model={k: v for k, v in saved["model"].items() if k not in DATA_DEPENDENT},
     )
-    return run, resumed, progress
+    return point.run, resumed, point.progress
 
 
 def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
@@ -194,7 +223,13 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     t0 = time.perf_counter()
     progress = None
     if req.resume is not None:
-        run, req, progress = _resume(req)
+        run, req, progress = _resume(req, reporter)
+    else:
+        try:
+            train_cfg = dataclasses.replace(req.train or TrainConfig(), **req.overrides)
+        except TypeError as err:
+            raise ValueError(f"overrides: {err}") from None
+        req = dataclasses.replace(req, train=train_cfg)
     spec = tasks.get(req.task or tasks.DEFAULT_TASK)
     data = req.data if req.data is not None else _default_data(spec)
     req = dataclasses.replace(req, task=spec.name, data=data, loss=spec.check_loss(req.loss))
@@ -204,7 +239,17 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     mesh = _mesh(req, probe.attention.heads)
     task = spec.load()
     splits = _load_splits(task, data)  # bad data fails before a run folder is made
+    seen = task.fingerprint(data, {s: getattr(splits, s) for s in SPLITS})
     if progress is not None:
+        saved = read_json(run.data) if run.data.is_file() else None
+        for note in check_fingerprint(
+            saved,
+            seen,
+            splits=SPLITS,
+            run=str(run.root),
+            action="a resumed run needs the data it was trained on: restore it, or train a new run",
+        ):
+            reporter.message(note)
         tokenizer = load_tokenizer(run.tokenizer)
         classes = tuple(read_json(run.labels))
     else:
@@ -215,6 +260,7 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
             scoring = ",".join(scoring)
         name = req.name or default_run_name(*task.run_name(data, scoring))
         run = create_run(req.runs_dir, name, overwrite=req.overwrite)
+        write_json(run.data, seen)
         tokenizer = train_tokenizer(
             task.corpus(splits.train),
             vocab_size=data.vocab_size,
@@ -274,7 +320,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         )
     )
     write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg)
-    enc = {s: task.encode(getattr(splits, s), tokenizer, classes, data.max_len) for s in SPLITS}
+    enc = {s: task.encode_with(data, getattr(splits, s), tokenizer, classes) for s in SPLITS}
 
     def batches(split: str, *, shuffle: bool, epoch: int = 0):
         return task.batches(
@@ -313,6 +359,10 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             "padding_fraction": 1.0 - sum(task.tokens(b) for b in first) / max(slots, 1),
             "steps_per_epoch": steps_per_epoch,
             "resumed_from_epoch": progress.epoch,
+            # Texts longer than max_len, per split (None: the task does not count them).
+            "truncated": {s: getattr(enc[s], "truncated", None) for s in SPLITS},
+            "max_len": data.max_len,
+            "truncation": getattr(data, "truncation", "head"),
             "model": mcfg.to_dict(),
             "mesh": None if mesh is None else dict(mesh.shape),
         }
@@ -359,6 +409,8 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         seconds=time.perf_counter() - t0,
         tokens_per_second=out.tokens_per_second,
         compiled_shapes=len(shapes),
+        served=out.served,
+        served_epoch=out.served_epoch,
     )
 
 

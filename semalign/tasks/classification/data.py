@@ -14,7 +14,7 @@ from semalign.data import (
     Examples,
     Splits,
     bucket_boundaries,
-    encode_texts,
+    encode_counted,
     load_builtin,
     make_batches,
     read_examples,
@@ -44,10 +44,12 @@ class Encoded:
     Attributes:
       sequences: one int32 array ``[L_i]`` per text (``[CLS]`` first, no padding).
       labels: ``[N]`` int32 class indices.
+      truncated: texts longer than ``max_len`` tokens, so cut.
     """
 
     sequences: tuple[np.ndarray, ...]
     labels: np.ndarray
+    truncated: int = 0
 
     @property
     def real_tokens(self) -> int:
@@ -56,9 +58,13 @@ class Encoded:
 
 
 def encode(
-    examples: Examples, tokenizer: tokenizers.Tokenizer, labels: tuple[str, ...], max_len: int
+    examples: Examples,
+    tokenizer: tokenizers.Tokenizer,
+    labels: tuple[str, ...],
+    max_len: int,
+    truncation: str = "head",
 ) -> Encoded:
-    """Token ids and class indices (``labels`` fixes the order).
+    """Token ids and class indices (``labels`` fixes the order); texts cut by ``truncation``.
 
     Raises:
       DataError: when a label is not one the model knows.
@@ -71,9 +77,11 @@ def encode(
             f"labels {shown} are not among the model's classes ({', '.join(labels)}): "
             "evaluate on data with the classes the run was trained on"
         )
-    seqs = encode_texts(tokenizer, list(examples.texts), max_len=max_len)
+    seqs, truncated = encode_counted(
+        tokenizer, list(examples.texts), max_len=max_len, truncation=truncation
+    )
     ids = np.array([index[lab] for lab in examples.labels], np.int32)
-    return Encoded(sequences=tuple(seqs), labels=ids)
+    return Encoded(sequences=tuple(seqs), labels=ids, truncated=truncated)
 
 
 def batches(

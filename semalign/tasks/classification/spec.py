@@ -20,6 +20,7 @@ def data_from_options(o: Mapping[str, Any]) -> DataConfig:
         vocab_size=o["vocab_size"],
         max_len=o["max_len"],
         split_seed=o["seed"],
+        truncation=o.get("truncation", "head"),
     )
 
 

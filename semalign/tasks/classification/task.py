@@ -55,6 +55,11 @@ class ClassificationTask(Task):
     def encode(self, examples, tokenizer, classes: Sequence[str], max_len: int):  # noqa: D102
         return encode(examples, tokenizer, tuple(classes), max_len)
 
+    def encode_with(self, data, examples, tokenizer, classes: Sequence[str]):
+        """Encoded with the run's ``truncation`` (older runs: ``head``)."""
+        truncation = getattr(data, "truncation", "head")
+        return encode(examples, tokenizer, tuple(classes), data.max_len, truncation)
+
     def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):  # noqa: D102
         return batches(
             encoded, data, batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch
