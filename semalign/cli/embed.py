@@ -35,7 +35,9 @@ def embed(
     model: Annotated[
         str | None, typer.Option(help="An exported .onnx file (implies --backend onnx).")
     ] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last (jax backend).")] = "best",
+    checkpoint: Annotated[
+        str, typer.Option(help="served (default), best or last (jax backend).")
+    ] = "served",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
 ) -> None:
     """Embed texts with a run (a similarity run's embedding; any run's pooled state)."""

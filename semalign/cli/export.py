@@ -32,7 +32,9 @@ def onnx(
         bool, typer.Option(help="Add the pooled embedding output [B, dim].")
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Annotated[
+        str, typer.Option(help="served (default: what training reported), best or last.")
+    ] = "served",
     tolerance: Annotated[float, typer.Option(help="Largest |onnxruntime - JAX| accepted.")] = 1e-4,
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

@@ -24,7 +24,9 @@ def generate(
     cache: Annotated[
         bool, typer.Option(help="Decode with the KV cache (--no-cache: a full pass a token).")
     ] = True,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Annotated[
+        str, typer.Option(help="served (default: what training reported), best or last.")
+    ] = "served",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, no streaming.")] = False,
 ) -> None:

@@ -62,7 +62,9 @@ def inspect(
     color: Annotated[
         bool, typer.Option("--color/--no-color", help="Colours in the terminal.")
     ] = True,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Annotated[
+        str, typer.Option(help="served (default: what training reported), best or last.")
+    ] = "served",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
 ) -> None:
     """Show which tokens attend to which: heat maps, PNG / SVG, HTML, JSON / NPZ, rollout.

@@ -151,7 +151,7 @@ def align(
     *,
     head: int | str | None = "all",
     runs_dir: str | Path = "runs",
-    which: str = "best",
+    which: str = "served",
 ) -> AlignmentReport:
     """Alignment matrix of ``text_a``'s tokens over ``text_b``'s tokens.
 
@@ -162,7 +162,7 @@ def align(
       text_b: the second text (keys).
       head: a 0-based head index, ``"last"``, or ``"all"`` / None.
       runs_dir: where to look for the newest run.
-      which: ``best`` or ``last`` checkpoint.
+      which: ``served`` (what training reported), ``best`` or ``last`` checkpoint.
 
     Returns:
       An :class:`AlignmentReport`.

@@ -73,7 +73,7 @@ def embed(
     texts: Sequence[str],
     *,
     runs_dir: str | Path = "runs",
-    which: str = "best",
+    which: str = "served",
     normalize: bool = True,
     batch_size: int = 64,
     backend: str = "jax",
@@ -86,7 +86,7 @@ def embed(
         :class:`~semalign.workflows.loading.LoadedRun`.
       texts: the texts.
       runs_dir: where to look for the newest run.
-      which: ``best`` or ``last`` checkpoint (jax backend).
+      which: ``served`` (what training reported), ``best`` or ``last`` (jax backend).
       normalize: L2-normalise the pooled state (what a similarity run compares).
       batch_size: texts per forward pass.
       backend: ``jax`` (the checkpoint) or ``onnx`` (the run's ``model.onnx`` in

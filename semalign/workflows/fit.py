@@ -326,7 +326,7 @@ def fit(
             "epoch_seconds": epoch_seconds,
             "best": improved,
         }
-        stop = cfg.patience > 0 and bad >= cfg.patience
+        stop = cfg.patience > 0 and bad >= cfg.patience and epoch < cfg.epochs
         steps.sync(model, optimizer)
         checkpoints.save(
             run.checkpoints,

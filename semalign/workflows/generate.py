@@ -181,7 +181,7 @@ def generate(
     runs_dir: str | Path = "runs",
     sampling: SamplingConfig | None = None,
     use_cache: bool = True,
-    checkpoint: str = "best",
+    checkpoint: str = "served",
     on_token: Callable[[str], None] | None = None,
 ) -> Generation:
     """Continue ``prompt`` with a language-model run.
@@ -193,7 +193,7 @@ def generate(
       runs_dir: where runs live.
       sampling: how tokens are chosen (default: sampling at temperature 1, 64 tokens).
       use_cache: decode incrementally with the KV cache (False: a full pass per token).
-      checkpoint: ``best`` or ``last``.
+      checkpoint: ``served`` (what training reported), ``best`` or ``last``.
       on_token: called with each new token's text as it is chosen (streaming).
 
     Returns:

@@ -261,7 +261,7 @@ def attention(
     tokenizer=None,
     labels: Sequence[str] | None = None,
     runs_dir: str | Path = "runs",
-    which: str = "best",
+    which: str = "served",
     name: str | None = None,
     batch_size: int = 32,
 ) -> AttentionReport:
@@ -284,7 +284,7 @@ def attention(
       tokenizer: overrides the run's tokenizer; required for a bare model.
       labels: class names for a bare model (default ``class 0``, ``class 1``…).
       runs_dir: where to look for the newest run.
-      which: ``best`` or ``last`` checkpoint of a run.
+      which: ``served`` (what training reported), ``best`` or ``last`` checkpoint.
       name: the name to show for the run.
       batch_size: texts per forward pass (each batch is padded to its longest text).
 

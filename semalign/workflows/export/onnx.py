@@ -280,7 +280,7 @@ def export_onnx(
     attention: bool = False,
     embedding: bool = False,
     overwrite: bool = False,
-    checkpoint: str = "best",
+    checkpoint: str = "served",
     tolerance: float = DEFAULT_TOLERANCE,
     shapes: Sequence[tuple[int, int]] | None = None,
 ) -> ExportReport:
@@ -299,7 +299,7 @@ def export_onnx(
       attention: add the ``attention`` output ``[B, layers, heads, S, S]``.
       embedding: add the ``embedding`` output ``[B, dim]``.
       overwrite: replace an existing ``out``.
-      checkpoint: ``best`` or ``last``.
+      checkpoint: ``served`` (what training reported), ``best`` or ``last``.
       tolerance: largest |onnxruntime - JAX| accepted.
       shapes: ``(batch, seq)`` pairs to check; default :func:`check_shapes`.
 
