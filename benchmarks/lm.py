@@ -4,6 +4,11 @@ wall-clock budget, training tokens/s, and decoding speed with and without the KV
     python benchmarks/lm.py                        # all 8 scorings (rotten-tomatoes texts)
     python benchmarks/lm.py --scorings dot,l1      # a chosen set
     python benchmarks/lm.py --quick                # tiny smoke run
+    python benchmarks/lm.py --fresh                # re-measure rows already saved
+
+Rows already in ``results/lm.json`` at the same settings are kept and their scorings
+skipped (a long table can be finished over several calls); each row keeps the load
+average it was measured under.
 
 Protocol: ``semalign train --task causal-lm`` on the built-in rotten-tomatoes reviews'
 **training split** (the classification split's; validation and test texts are never
@@ -83,6 +88,7 @@ def train_one(scoring: str, settings: dict, runs_dir: Path) -> dict:
         "epoch_seconds": [r["epoch_seconds"] for r in val],
         "train_tokens_per_second": result.tokens_per_second,
         "wall_seconds": result.seconds,
+        "load_average": os.getloadavg(),
     }
 
 
@@ -145,6 +151,18 @@ def decoding_speed(scoring: str, *, new_tokens: int, prompt: int, dim: int, laye
     return {"scoring": scoring, **out}
 
 
+def saved(name: str, settings: dict) -> tuple[list[dict], list[dict]]:
+    """Rows and decoding results saved before at the same settings (else none)."""
+    path = _common.RESULTS / f"{name}.json"
+    if not path.exists():
+        return [], []
+    old = json.loads(path.read_text())
+    if old.get("settings") != settings:
+        return [], []
+    rows = [{"load_average": old.get("load_average"), **r} for r in old.get("rows", [])]
+    return rows, list(old.get("decoding", []))
+
+
 def main() -> None:
     """Run the protocol and save the results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -152,15 +170,22 @@ def main() -> None:
     p.add_argument("--budget", type=float, help="training seconds of the equal-budget table")
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
+    p.add_argument("--fresh", action="store_true", help="ignore rows saved before")
     a = p.parse_args()
     if a.results_dir:
         _common.RESULTS = Path(a.results_dir)
     settings = QUICK if a.quick else SETTINGS
     scorings = a.scorings.split(",") if not a.quick else ["dot", "differential"]
     name = "lm_quick" if a.quick else "lm"
+    rows, decode = ([], []) if a.fresh else saved(name, settings)
+    done = {r["scoring"] for r in rows}
+    if done:
+        print(f"kept from results/{name}.json: {', '.join(sorted(done))}", flush=True)
     # Decoding first (minutes), then one training run per scoring, saved as each finishes.
-    decode = []
+    decoded = {d["scoring"] for d in decode}
     for s in scorings if a.quick else ["dot", "differential", "l1", "diff-transformer"]:
+        if s in decoded:
+            continue
         d = decoding_speed(
             s,
             new_tokens=16 if a.quick else 256,
@@ -175,9 +200,9 @@ def main() -> None:
             f" (same tokens: {d['same_tokens']})",
             flush=True,
         )
-    rows: list[dict] = []
+    path = _common.RESULTS / f"{name}.json"
     with tempfile.TemporaryDirectory() as tmp:
-        for scoring in scorings:
+        for scoring in (s for s in scorings if s not in done):
             rows.append(train_one(scoring, settings, Path(tmp)))
             r = rows[-1]
             print(

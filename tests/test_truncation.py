@@ -80,7 +80,9 @@ def test_evaluate_and_predict_count_and_cut_as_the_run_says(tail_run):
     got = np.array([list(p.probabilities.values()) for p in res.predictions])
     np.testing.assert_allclose(got, probs, atol=1e-5)
     out = CliRunner().invoke(app, ["predict", LONG, "great", "--run", str(run)])
-    assert out.exit_code == 0 and "1 of 2 texts were longer than 8 tokens" in out.output
+    assert (
+        out.exit_code == 0 and "1 of 2 texts were longer than 8 tokens and were cut" in out.output
+    )
 
 
 def test_chunks_average_the_windows_of_a_long_text(tail_run):
@@ -106,3 +108,67 @@ def test_chunks_average_the_windows_of_a_long_text(tail_run):
     )
     with pytest.raises(ValueError, match="long_texts must be one of cut, chunks"):
         predict(["great"], run=run, long_texts="windows")
+
+
+def _split_probabilities(loaded, texts, truncation, max_len=8):
+    """Probabilities of each text cut by ``truncation``, by hand (padded to max_len)."""
+    seqs = [cut(e.ids, max_len, truncation) for e in loaded.tokenizer.encode_batch(texts)]
+    ids = np.zeros((len(seqs), max_len), np.int32)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+    return np.asarray(loaded.task_impl.probabilities(loaded.model, ids, ids > 0))
+
+
+def _windows_mean(loaded, text, max_len=8):
+    ids = loaded.tokenizer.encode(text).ids
+    body = ids[1:] or [0]
+    wins = [[ids[0], *body[i : i + max_len - 1]] for i in range(0, len(body), max_len - 1)]
+    batch = np.zeros((len(wins), max_len), np.int32)
+    for i, w in enumerate(wins):
+        batch[i, : len(w)] = [t for t in w if t]
+    return np.asarray(loaded.task_impl.probabilities(loaded.model, batch, batch > 0)).mean(0)
+
+
+def test_evaluate_cuts_by_a_chosen_truncation_and_reads_windows(tail_run):
+    from semalign.workflows.loading import load_run
+
+    run, _, info = tail_run
+    loaded = load_run(run)
+    test = loaded.task_impl.load_splits(loaded.data_config).test
+    texts = list(test.texts)
+    y = np.array([loaded.labels.index(lab) for lab in test.labels])
+    for truncation in ("head", "tail", "head-tail"):
+        ev = evaluate(EvaluationRequest(run=str(run), truncation=truncation))
+        probs = _split_probabilities(loaded, texts, truncation)
+        assert ev.report.accuracy == pytest.approx(float(np.mean(probs.argmax(-1) == y)))
+        assert ev.truncated == info["truncated"]["test"]
+    ev = evaluate(EvaluationRequest(run=str(run), long_texts="chunks"))
+    probs = np.stack([_windows_mean(loaded, t) for t in texts])
+    assert ev.report.accuracy == pytest.approx(float(np.mean(probs.argmax(-1) == y)))
+    nll = -np.log(probs[np.arange(len(y)), y]).mean()
+    assert ev.report.loss == pytest.approx(float(nll), rel=1e-4)
+    assert ev.truncated == info["truncated"]["test"]
+    out = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--long-texts", "chunks"])
+    assert out.exit_code == 0, out.output
+    assert "were read in max_len-token windows" in out.output or info["truncated"]["test"] == 0
+    out = CliRunner().invoke(
+        app, ["evaluate", "--run", str(run), "--long-texts", "chunks", "--truncation", "head"]
+    )
+    assert out.exit_code != 0 and "drop --truncation" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_predict_takes_a_truncation_and_other_tasks_refuse_chunks(tail_run):
+    from semalign import tasks
+    from semalign.errors import DataError
+    from semalign.workflows.loading import load_run
+
+    run, _, _ = tail_run
+    loaded = load_run(run)
+    res = predict([LONG], run=run, truncation="head")
+    want = _split_probabilities(loaded, [LONG], "head")[0]
+    np.testing.assert_allclose(list(res.predictions[0].probabilities.values()), want, atol=1e-5)
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        predict([LONG], run=run, truncation="middle")
+    with pytest.raises(DataError, match="a similarity run has no such examples"):
+        tasks.get("similarity").load().chunked_report(None, None, ())

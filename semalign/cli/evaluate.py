@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
+from semalign.cli._long_texts import LongTexts, LongTextsOption, TruncationOption, long_text_note
 
 
 def evaluate(
@@ -43,6 +44,8 @@ def evaluate(
             "best or last."
         ),
     ] = "served",
+    long_texts: LongTextsOption = LongTexts.cut,
+    truncation: TruncationOption = None,
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -64,6 +67,8 @@ def evaluate(
                 score_column=score_column,
                 split=split,
                 checkpoint=checkpoint,
+                truncation=truncation.value if truncation else None,
+                long_texts=long_texts.value,
             )
         )
     if as_json:  # the JSON carries the notes and the truncated count
@@ -71,12 +76,9 @@ def evaluate(
         return
     for note in result.notes:
         typer.echo(note, err=True)
-    if result.truncated:
-        typer.echo(
-            f"note: {result.truncated:,} of {result.examples:,} texts were longer than the "
-            "run's max_len and were cut",
-            err=True,
-        )
+    note = long_text_note(result.truncated, result.examples, long_texts.value)
+    if note:
+        typer.echo(note, err=True)
     from rich.console import Console
 
     from semalign.cli._progress import print_report

@@ -9,13 +9,7 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
-
-
-class LongTexts(StrEnum):
-    """What happens to a text longer than the run's max_len."""
-
-    cut = "cut"
-    chunks = "chunks"
+from semalign.cli._long_texts import LongTexts, LongTextsOption, TruncationOption, long_text_note
 
 
 class Backend(StrEnum):
@@ -43,13 +37,8 @@ def predict(
             "best or last."
         ),
     ] = "served",
-    long_texts: Annotated[
-        LongTexts,
-        typer.Option(
-            help="A text longer than the run's max_len: cut (as the run's --truncation) or "
-            "chunks (the mean probabilities of its max_len windows; jax backend)."
-        ),
-    ] = LongTexts.cut,
+    long_texts: LongTextsOption = LongTexts.cut,
+    truncation: TruncationOption = None,
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -69,16 +58,16 @@ def predict(
             batch_size=batch_size,
             checkpoint=checkpoint,
             long_texts=long_texts.value,
+            truncation=truncation.value if truncation else None,
         )
     if as_json:  # the JSON carries the truncated count
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
-    if result.truncated:
-        typer.echo(
-            f"note: {result.truncated:,} of {len(result.predictions):,} texts were longer than "
-            f"{result.max_len} tokens and were cut",
-            err=True,
-        )
+    note = long_text_note(
+        result.truncated, len(result.predictions), long_texts.value, result.max_len
+    )
+    if note:
+        typer.echo(note, err=True)
     from rich.console import Console
     from rich.table import Table
 

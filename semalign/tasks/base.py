@@ -196,6 +196,18 @@ class Task:
         """``[batch, classes]`` class probabilities of single texts (``predict``)."""
         raise NotImplementedError
 
+    def chunked_report(self, examples, probabilities_of, classes: Sequence[str]) -> Any:
+        """The report from whole-text probabilities (``evaluate --long-texts chunks``).
+
+        ``probabilities_of(texts) -> [N, classes]`` averages each text's ``max_len``
+        windows; tasks whose examples are not single labelled texts do not offer it.
+        """
+        del examples, probabilities_of, classes
+        raise DataError(
+            f"--long-texts chunks averages windows of one labelled text; a {self.spec.name} "
+            "run has no such examples: evaluate it without --long-texts"
+        )
+
     def aligner(self) -> Aligner:
         """How two texts are aligned (``inspect --pair``)."""
         raise NotImplementedError

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semalign.config import TRUNCATIONS
 from semalign.tasks.base import non_empty
+from semalign.workflows.predict import LONG_TEXTS
 
 __all__ = ["SPLITS", "EvaluationRequest", "EvaluationResult", "evaluate", "evaluate_batches"]
 
@@ -38,6 +40,11 @@ class EvaluationRequest:
         data and built-in datasets, ``all`` for a file.
       batch_size: None = the run's training batch size.
       checkpoint: ``served`` (the one training reported), ``best`` or ``last``.
+      truncation: ``head``, ``tail`` or ``head-tail`` instead of the run's own (tasks
+        whose data cuts texts by it).
+      long_texts: ``cut`` (by the truncation) or ``chunks``: a text longer than
+        ``max_len`` gets the mean probabilities of its ``max_len`` windows
+        (classification).
     """
 
     run: str | None = None
@@ -52,12 +59,24 @@ class EvaluationRequest:
     split: str | None = None
     batch_size: int | None = None
     checkpoint: str = "served"
+    truncation: str | None = None
+    long_texts: str = "cut"
 
     def __post_init__(self):
         if self.dataset is not None and self.data is not None:
             raise ValueError("give --dataset or --data, not both")
         if self.split is not None and self.split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.long_texts not in LONG_TEXTS:
+            raise ValueError(
+                f"long_texts must be one of {', '.join(LONG_TEXTS)}, got {self.long_texts!r}"
+            )
+        if self.truncation is not None and self.truncation not in TRUNCATIONS:
+            raise ValueError(
+                f"truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}"
+            )
+        if self.truncation is not None and self.long_texts == "chunks":
+            raise ValueError("--long-texts chunks reads every window: drop --truncation")
 
 
 @dataclass(frozen=True)
@@ -115,11 +134,16 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
     examples = task.load_all(data) if split == "all" else getattr(task.load_splits(data), split)
     notes = _check_split(task, loaded, data, split, examples)
     examples = non_empty(examples, split, data.source)
-    encoded = task.encode_with(data, examples, loaded.tokenizer, loaded.labels)
     size = req.batch_size or loaded.train_config.batch_size
-    batches = task.batches(encoded, data, batch_size=size, shuffle=False)
-    steps = Steps(loaded.model, None, outputs=task.outputs(loaded.loss, data))
-    report = evaluate_batches(task, steps, batches, loaded.labels)
+    if req.long_texts == "chunks":
+        report, truncated = _chunked(task, loaded, examples, size)
+    else:
+        data = _with_truncation(data, req.truncation, loaded.spec.name)
+        encoded = task.encode_with(data, examples, loaded.tokenizer, loaded.labels)
+        batches = task.batches(encoded, data, batch_size=size, shuffle=False)
+        steps = Steps(loaded.model, None, outputs=task.outputs(loaded.loss, data))
+        report = evaluate_batches(task, steps, batches, loaded.labels)
+        truncated = getattr(encoded, "truncated", None)
     return EvaluationResult(
         loaded.paths.root,
         data.source,
@@ -127,9 +151,33 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
         loaded.checkpoint,
         report,
         tuple(notes),
-        getattr(encoded, "truncated", None),
+        truncated,
         len(examples),
     )
+
+
+def _with_truncation(data, truncation: str | None, task: str):
+    """``data`` cutting long texts by ``truncation`` (None: as the run does)."""
+    if truncation is None:
+        return data
+    if not hasattr(data, "truncation"):
+        raise ValueError(f"a {task} run does not cut texts by --truncation: drop it")
+    return dataclasses.replace(data, truncation=truncation)
+
+
+def _chunked(task, loaded, examples, batch_size: int):
+    """The report of ``--long-texts chunks`` and how many texts were longer than max_len."""
+    from semalign.workflows.predict import text_probabilities
+
+    longer = []
+
+    def probabilities_of(texts):
+        probs, cut = text_probabilities(loaded, texts, batch_size, "chunks")
+        longer.append(cut)
+        return probs
+
+    report = task.chunked_report(examples, probabilities_of, loaded.labels)
+    return report, sum(longer)
 
 
 def _check_split(task, loaded, data, split: str, examples) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semalign.config import TRUNCATIONS
 from semalign.errors import DataError, RunError
 from semalign.runtime import OnnxClassifier, Prediction, predictions
 
@@ -22,7 +23,14 @@ BACKENDS = ("jax", "onnx")
 #: What predict does with a text longer than the run's max_len: cut it, or average windows.
 LONG_TEXTS = ("cut", "chunks")
 
-__all__ = ["BACKENDS", "LONG_TEXTS", "PredictResult", "predict", "read_texts"]
+__all__ = [
+    "BACKENDS",
+    "LONG_TEXTS",
+    "PredictResult",
+    "predict",
+    "read_texts",
+    "text_probabilities",
+]
 
 
 @dataclass(frozen=True)
@@ -91,18 +99,22 @@ def _windows(ids: Sequence[int], max_len: int) -> list[list[int]]:
     return [list(ids[:1]) + body[i : i + width] for i in range(0, max(len(body), 1), width)]
 
 
-def _jax_probabilities(
-    loaded, texts: Sequence[str], batch_size: int, long_texts: str = "cut"
+def text_probabilities(
+    loaded,
+    texts: Sequence[str],
+    batch_size: int,
+    long_texts: str = "cut",
+    truncation: str | None = None,
 ) -> tuple[np.ndarray, int]:
     """``[N, classes]`` probabilities and how many texts were longer than ``max_len``.
 
-    ``long_texts="cut"`` cuts them as the run's ``truncation`` says; ``"chunks"`` averages
-    the probabilities of their ``max_len`` windows.
+    ``long_texts="cut"`` cuts them as ``truncation`` says (None: the run's); ``"chunks"``
+    averages the probabilities of their ``max_len`` windows.
     """
     from semalign.data import PAD_ID
     from semalign.data.tokenizer import cut
 
-    truncation = getattr(loaded.data_config, "truncation", "head")
+    truncation = truncation or getattr(loaded.data_config, "truncation", "head")
     full = [e.ids for e in loaded.tokenizer.encode_batch(list(texts))]
     if long_texts == "chunks":
         pieces = [_windows(ids, loaded.max_len) for ids in full]
@@ -139,6 +151,7 @@ def predict(
     batch_size: int = 32,
     checkpoint: str = "served",
     long_texts: str = "cut",
+    truncation: str | None = None,
 ) -> PredictResult:
     """Classify ``texts``.
 
@@ -152,6 +165,8 @@ def predict(
       checkpoint: ``served`` (the one training reported), ``best`` or ``last`` (jax).
       long_texts: ``cut`` (the run's truncation) or ``chunks``: a text longer than
         ``max_len`` gets the mean probabilities of its ``max_len`` windows (jax).
+      truncation: with ``cut``, ``head``, ``tail`` or ``head-tail`` instead of the run's
+        own (jax).
 
     Returns:
       One prediction per text.
@@ -172,9 +187,11 @@ def predict(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if long_texts not in LONG_TEXTS:
         raise ValueError(f"long_texts must be one of {', '.join(LONG_TEXTS)}, got {long_texts!r}")
+    if truncation is not None and truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     if model is not None or backend == "onnx":
-        if long_texts != "cut":
-            raise ValueError("--long-texts chunks runs with the jax backend only")
+        if long_texts != "cut" or truncation is not None:
+            raise ValueError("--long-texts and --truncation run with the jax backend only")
         model = model if model is not None else exported_model(run, runs_dir)
         clf = OnnxClassifier(model)
         preds = clf.predict(texts, batch_size=batch_size)
@@ -191,6 +208,6 @@ def predict(
             "use `semalign embed` or `semalign inspect --pair` with it"
         )
     loaded = load_run(paths.root, which=checkpoint)
-    probs, cut = _jax_probabilities(loaded, texts, batch_size, long_texts)
+    probs, cut = text_probabilities(loaded, texts, batch_size, long_texts, truncation)
     preds = predictions(texts, probs, loaded.labels)
     return PredictResult("jax", loaded.paths.root, loaded.labels, tuple(preds), cut, loaded.max_len)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,19 +70,28 @@ def encode(
     Raises:
       DataError: when a label is not one the model knows.
     """
+    ids = class_indices(examples.labels, labels)
+    seqs, truncated = encode_counted(
+        tokenizer, list(examples.texts), max_len=max_len, truncation=truncation
+    )
+    return Encoded(sequences=tuple(seqs), labels=ids, truncated=truncated)
+
+
+def class_indices(names: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """``[N]`` int32 index of each label name in ``labels`` (the model's class order).
+
+    Raises:
+      DataError: when a label is not one the model knows.
+    """
     index = {lab: i for i, lab in enumerate(labels)}
-    unknown = sorted({lab for lab in examples.labels if lab not in index})
+    unknown = sorted({lab for lab in names if lab not in index})
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
         raise DataError(
             f"labels {shown} are not among the model's classes ({', '.join(labels)}): "
             "evaluate on data with the classes the run was trained on"
         )
-    seqs, truncated = encode_counted(
-        tokenizer, list(examples.texts), max_len=max_len, truncation=truncation
-    )
-    ids = np.array([index[lab] for lab in examples.labels], np.int32)
-    return Encoded(sequences=tuple(seqs), labels=ids, truncated=truncated)
+    return np.array([index[lab] for lab in names], np.int32)
 
 
 def batches(

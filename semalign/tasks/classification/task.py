@@ -15,7 +15,7 @@ from semalign.metrics import classification_report
 from semalign.nn.alignment import last_block_alignment
 from semalign.nn.losses import weighted_cross_entropy
 from semalign.tasks.base import Aligner, OnnxGraph, Task, gather, mean_loss, pooled_cosine
-from semalign.tasks.classification.data import batches, encode, load_examples
+from semalign.tasks.classification.data import batches, class_indices, encode, load_examples
 from semalign.tasks.classification.model import Classifier
 from semalign.tasks.classification.spec import SPEC
 
@@ -124,6 +124,12 @@ class ClassificationTask(Task):
             tuple(classes),
             loss=mean_loss(pending, 1, 2),
         )
+
+    def chunked_report(self, examples, probabilities_of, classes: Sequence[str]):  # noqa: D102
+        y = class_indices(examples.labels, classes).astype(np.int64)
+        probs = np.asarray(probabilities_of(list(examples.texts)), np.float64)
+        nll = -np.log(np.maximum(probs[np.arange(len(y)), y], np.finfo(np.float32).tiny))
+        return classification_report(y, probs.argmax(-1), tuple(classes), loss=float(nll.mean()))
 
     def test_record(self, report):  # noqa: D102
         return {**report.scalars(), "confusion": [list(row) for row in report.confusion]}
