@@ -46,3 +46,25 @@ def test_scorings_table_renders():
     r = runner.invoke(app, ["scorings"])
     assert r.exit_code == 0
     assert "differential" in r.output and "fused" in r.output
+
+
+def _commands(group, prefix=()):
+    """``(words, command)`` of every command under a Typer/Click group, sub-groups included."""
+    import typer.main
+
+    click_group = typer.main.get_command(group) if not hasattr(group, "commands") else group
+    for name, cmd in click_group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
+def test_every_command_help_shows_an_example():
+    commands = dict(_commands(app))
+    assert {("train",), ("evaluate",), ("export", "onnx")} <= set(commands)
+    for words, _ in commands.items():
+        out = CliRunner().invoke(app, [*words, "--help"], terminal_width=200)
+        assert out.exit_code == 0, out.output
+        example = f"Example: semalign {' '.join(words)}"
+        assert example in " ".join(out.output.split()), f"`semalign {' '.join(words)} --help`"

@@ -12,7 +12,10 @@ from semalign.cli._errors import user_errors
 def devices(
     mesh: Annotated[str | None, typer.Option(help="Mesh to check: auto or data=N,model=M.")] = None,
 ) -> None:
-    """Show devices (platform, kind, process) and the ("data", "model") mesh."""
+    """Show devices (platform, kind, process) and the ("data", "model") mesh.
+
+    Example: semalign devices --mesh data=4,model=2
+    """
     from rich.console import Console
     from rich.table import Table
 

@@ -40,7 +40,10 @@ def embed(
     ] = "served",
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
 ) -> None:
-    """Embed texts with a run (a similarity run's embedding; any run's pooled state)."""
+    """Embed texts with a run (a similarity run's embedding; any run's pooled state).
+
+    Example: semalign embed "A man plays a guitar." "Someone plays music." --out emb.npy
+    """
     with user_errors():
         from semalign.workflows import embed as embedding
         from semalign.workflows import introspect

@@ -49,7 +49,10 @@ def evaluate(
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Accuracy, macro-F1, per-class P/R/F1 and confusion; Pearson/Spearman for similarity."""
+    """Accuracy, macro-F1, per-class P/R/F1 and confusion; Pearson/Spearman for similarity.
+
+    Example: semalign evaluate --run runs/imdb-dot --split validation
+    """
     with user_errors():
         from semalign.workflows.evaluate import EvaluationRequest
         from semalign.workflows.evaluate import evaluate as run_evaluation

@@ -39,7 +39,10 @@ def onnx(
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Token ids + mask -> probabilities in one graph with symbolic batch and sequence axes."""
+    """Token ids + mask -> probabilities in one graph with symbolic batch and sequence axes.
+
+    Example: semalign export onnx --run runs/imdb-dot --embedding
+    """
     with user_errors():
         from semalign.workflows.export.onnx import export_onnx
 

@@ -70,6 +70,8 @@ def inspect(
     """Show which tokens attend to which: heat maps, PNG / SVG, HTML, JSON / NPZ, rollout.
 
     With --pair, the token-to-token alignment of two texts under the run's scoring.
+
+    Example: semalign inspect "The cat sat on the mat" -o attention.html
     """
     if pair is not None:
         _inspect_pair(dict(locals()))

@@ -42,7 +42,10 @@ def predict(
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Label and class probabilities of each TEXT (and each line of --file)."""
+    """Label and class probabilities of each TEXT (and each line of --file).
+
+    Example: semalign predict "A gripping, funny film." --file reviews.txt --long-texts chunks
+    """
     with user_errors():
         # semalign.workflows.predict imports JAX only for the jax backend.
         from semalign.workflows.predict import predict as run_predict

@@ -10,7 +10,10 @@ import typer
 def scorings(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the attention scorings: name, formula, fused or not, learnable or not."""
+    """List the attention scorings: name, formula, fused or not, learnable or not.
+
+    Example: semalign scorings --json
+    """
     import json
 
     from rich.console import Console
