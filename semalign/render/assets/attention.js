@@ -12,7 +12,8 @@
   const MIN_THUMB = 48, MAX_THUMB = 140; // model-view heat maps, px
   const ROW = 20, LINES_W = 200; // head view: row height (as the CSS), width of the lines
   const MIN_LINE = 0.01; // a weight below this draws no line (it would be invisible)
-  const POS = "#1f5fa8", NEG = "#c0392b";
+  const LINE = "#1f5fa8"; // lines of weights that cannot be negative
+  const rgb = (c) => "rgb(" + c.join(",") + ")";
   const $ = (id) => document.getElementById(id);
   const probe = document.createElement("div");
   probe.innerHTML = "<svg></svg>"; // the HTML parser knows the SVG namespace; no URI here
@@ -36,8 +37,7 @@
     return stops[i].map((v, k) => Math.round(v + f * (stops[i + 1][k] - v)));
   }
   function gradient(stops) {
-    const colours = stops.map((s) => "rgb(" + s.join(",") + ")");
-    return "linear-gradient(to right," + colours.join(",") + ")";
+    return "linear-gradient(to right," + stops.map(rgb).join(",") + ")";
   }
   function addOptions(sel, items) {
     const keep = sel.value;
@@ -240,13 +240,15 @@
     hv.append(left, pic, right);
     box.appendChild(hv);
     const byQ = t.tokens.map(() => []), byK = t.tokens.map(() => []);
+    // Signed weights take the heat map's diverging ends: red above 0, blue below.
+    const pos = mat.signed ? rgb(DIV[DIV.length - 1]) : LINE, neg = rgb(DIV[0]);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
         const w = mat.m[i][j];
         if (!t.mask[i][j] || !(Math.abs(w) >= MIN_LINE)) continue;
         const line = svg("line", {
           x1: 0, y1: (i + 0.5) * ROW, x2: LINES_W, y2: (j + 0.5) * ROW,
-          stroke: w >= 0 ? POS : NEG, "stroke-opacity": Math.min(1, Math.abs(w)),
+          stroke: w >= 0 ? pos : neg, "stroke-opacity": Math.min(1, Math.abs(w)),
           "data-i": i, "data-j": j,
         });
         pic.appendChild(line);
@@ -282,7 +284,7 @@
     const what = s.layer === "rollout" ? "rollout" : "weights" +
       (s.head === "mean" ? " (mean of heads)" : "");
     $("linesnote").textContent = "queries left, keys right; line opacity = " + what +
-      (mat.signed ? " (blue ≥ 0, red < 0)" : "") + "; hover a token to keep only its lines";
+      (mat.signed ? " (red ≥ 0, blue < 0, as the heat map)" : "") + "; hover a token to keep only its lines";
   }
 
   // ------------------------------------------------------------------ wiring
