@@ -40,8 +40,9 @@ console.error = (...a) => { __problems.push("console.error: " + a.join(" ")); ce
 
 
 def _find(env, names):
-    if os.environ.get(env):
-        return os.environ[env]
+    given = os.environ.get(env)
+    if given:
+        return given if os.access(given, os.X_OK) else None
     return next((p for p in map(shutil.which, names) if p), None)
 
 
@@ -156,6 +157,12 @@ def hover_cell(driver, i, j):
     return driver.find_element(By.ID, "info").text
 
 
+def selected_thumb(driver):
+    """``(layer, head)`` of the one small multiple marked selected."""
+    (sel,) = driver.find_elements(By.CSS_SELECTOR, "#grid canvas.thumb.sel")
+    return sel.get_attribute("data-layer"), sel.get_attribute("data-head")
+
+
 def heat(driver):
     return js(driver, "return document.getElementById('heat').toDataURL()")
 
@@ -190,12 +197,14 @@ def test_selectors_change_the_head_shown(driver, report, tmp_path):
     path = open_page(driver, report, tmp_path)
     t = report.texts[0]
     assert title(driver) == "layer 0 · head 0 (dot) · weights"
+    assert selected_thumb(driver) == ("0", "0")
     assert_lines_match(driver, t.weights[0, 0], t.mask)
     before = heat(driver)
     Select(driver.find_element(By.ID, "layer")).select_by_value("1")
     Select(driver.find_element(By.ID, "head")).select_by_value("2")
     assert title(driver) == "layer 1 · head 2 (diff-transformer) · weights"
     assert heat(driver) != before
+    assert selected_thumb(driver) == ("1", "2")
     assert_lines_match(driver, t.weights[1, 2], t.mask)
     assert (t.weights[1, 2] < 0).any()  # the signed head draws its negative lines too
     Select(driver.find_element(By.ID, "head")).select_by_value("mean")
@@ -227,8 +236,7 @@ def test_model_view_has_every_head_and_a_click_opens_it(driver, report, tmp_path
     assert title(driver) == "layer 1 · head 1 (cosine) · weights"
     assert driver.find_element(By.ID, "layer").get_attribute("value") == "1"
     assert driver.find_element(By.ID, "head").get_attribute("value") == "1"
-    (sel,) = driver.find_elements(By.CSS_SELECTOR, "#grid canvas.thumb.sel")
-    assert (sel.get_attribute("data-layer"), sel.get_attribute("data-head")) == ("1", "1")
+    assert selected_thumb(driver) == ("1", "1")
     assert_lines_match(driver, t.weights[1, 1], t.mask)
     assert_clean(driver, path)
 

@@ -82,12 +82,15 @@
     canvas.width = n;
     canvas.height = n;
     const ctx = canvas.getContext("2d");
-    const img = ctx.createImageData(n, n);
+    const img = ctx.createImageData(n, n), px = img.data;
+    const lut = Array.from({ length: 256 }, (_, k) => lerp(sc.stops, k / 255));
+    const span = sc.vmax - sc.vmin;
     for (let i = 0; i < n; i++) {
+      const row = mat.m[i], seen = mask[i];
       for (let j = 0; j < n; j++) {
-        const c = mask[i][j]
-          ? lerp(sc.stops, (mat.m[i][j] - sc.vmin) / (sc.vmax - sc.vmin)) : MASKED;
-        img.data.set([c[0], c[1], c[2], 255], (i * n + j) * 4);
+        const c = seen[j] ? lut[Math.round(clamp((row[j] - sc.vmin) / span, 0, 1) * 255)] : MASKED;
+        const o = (i * n + j) * 4;
+        px[o] = c[0]; px[o + 1] = c[1]; px[o + 2] = c[2]; px[o + 3] = 255;
       }
     }
     ctx.putImageData(img, 0, 0);
@@ -130,8 +133,16 @@
   }
 
   // ------------------------------------------------------------------ model view
+  let gridKey = "";
   function drawGrid(s) {
     const g = $("grid");
+    const key = [s.i, s.kind, g.clientWidth].join(" ");
+    if (key === gridKey) { // same maps: only the selection moves
+      g.querySelectorAll(".thumb").forEach((c) => c.classList.toggle("sel",
+        s.layer === +c.dataset.layer && s.head === +c.dataset.head));
+      return;
+    }
+    gridKey = key;
     g.textContent = "";
     const H = D.heads.length;
     const size = clamp(Math.floor((g.clientWidth - 80) / H) - 10, MIN_THUMB, MAX_THUMB);
