@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -130,11 +131,13 @@ def inlinable(name: str, text: str) -> str:
 
 def page(report: AttentionReport) -> str:
     """The whole HTML document."""
-    return (
-        _TEMPLATE.replace("/*CSS*/", asset("attention.css"))
-        .replace("/*JS*/", asset("attention.js"))
-        .replace("/*DATA*/", _embed(page_data(report)))
-    )
+    parts = {
+        "CSS": asset("attention.css"),
+        "JS": asset("attention.js"),
+        "DATA": _embed(page_data(report)),
+    }
+    # One pass: what is put in is never searched for placeholders again.
+    return re.sub(r"/\*(CSS|JS|DATA)\*/", lambda m: parts[m[1]], _TEMPLATE)
 
 
 def write(report: AttentionReport, paths: Sequence[Path]) -> None:

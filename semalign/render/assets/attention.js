@@ -12,7 +12,7 @@
   const MIN_THUMB = 48, MAX_THUMB = 140; // model-view heat maps, px
   const ROW = 20, LINES_W = 200; // head view: row height (as the CSS), width of the lines
   const MIN_LINE = 0.01; // a weight below this draws no line (it would be invisible)
-  const LINE = "#1f5fa8"; // lines of weights that cannot be negative
+  const LINE = [31, 95, 168]; // lines of weights that cannot be negative
   const rgb = (c) => "rgb(" + c.join(",") + ")";
   const $ = (id) => document.getElementById(id);
   const probe = document.createElement("div");
@@ -252,14 +252,14 @@
     box.appendChild(hv);
     const byQ = t.tokens.map(() => []), byK = t.tokens.map(() => []);
     // Signed weights take the heat map's diverging ends: red above 0, blue below.
-    const pos = mat.signed ? rgb(DIV[DIV.length - 1]) : LINE, neg = rgb(DIV[0]);
+    const pos = mat.signed ? DIV[DIV.length - 1] : LINE, neg = DIV[0];
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
         const w = mat.m[i][j];
         if (!t.mask[i][j] || !(Math.abs(w) >= MIN_LINE)) continue;
         const line = svg("line", {
           x1: 0, y1: (i + 0.5) * ROW, x2: LINES_W, y2: (j + 0.5) * ROW,
-          stroke: w >= 0 ? pos : neg, "stroke-opacity": Math.min(1, Math.abs(w)),
+          stroke: rgb(w >= 0 ? pos : neg), "stroke-opacity": Math.min(1, Math.abs(w)),
           "data-i": i, "data-j": j,
         });
         pic.appendChild(line);
@@ -270,7 +270,9 @@
     const qs = t.tokens.map((tok) => left.appendChild(label(tok, "q")));
     const ks = t.tokens.map((tok) => right.appendChild(label(tok, "k")));
     const tint = (e, w) => {
-      e.style.background = "rgba(31,95,168," + Math.min(1, Math.abs(w)).toFixed(3) + ")";
+      // The line's colour, as strong as the weight; at most 0.6 so the token stays legible.
+      const alpha = 0.6 * Math.min(1, Math.abs(w));
+      e.style.background = "rgba(" + (w >= 0 ? pos : neg).join(",") + "," + alpha.toFixed(3) + ")";
     };
     function focus(lines, others, weight) {
       pic.classList.add("focus");
