@@ -192,3 +192,16 @@ def test_inspect_shows_the_causal_map_and_the_next_token(lm_run):
     r = runner.invoke(app, ["inspect", "the movie was", "--run", str(root / "runs" / "lm")])
     assert r.exit_code == 0, r.output
     assert "prediction" in r.output
+    # The HTML page carries the causal map and the vocabulary's most probable tokens.
+    page_path = root / "lm.html"
+    args = ["inspect", "the movie was", "--run", str(root / "runs" / "lm"), "-o", str(page_path)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    page = page_path.read_text(encoding="utf-8")
+    data = json.loads(page.split('type="application/json">', 1)[1].split("</script>", 1)[0])
+    assert data["causal"] is True and data["num_labels"] == 64
+    (shown,) = data["texts"]
+    np.testing.assert_array_equal(np.asarray(shown["mask"], bool), t.mask)
+    np.testing.assert_allclose(shown["weights"], t.weights, atol=5e-6, rtol=0)
+    top = np.argsort(-t.probabilities, kind="stable")[:8]
+    assert [name for name, _ in shown["prediction"]] == [report.labels[i] for i in top]

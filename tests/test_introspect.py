@@ -7,8 +7,6 @@ The numbers are checked against an independent numpy recomputation from the para
 import io
 import json
 import math
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -444,66 +442,6 @@ def test_html_is_self_contained_even_with_links_in_the_text(tok, tmp_path):
     parsed = json.loads(data)
     assert parsed["texts"][0]["text"] == text
     np.testing.assert_allclose(parsed["texts"][1]["weights"], report.texts[1].weights, atol=1e-5)
-
-
-# A stub DOM, just enough for the page's script: it must run, draw every cell, react to
-# hover and to every selector.
-_DOM_STUB = r"""
-const fs = require("fs");
-const html = fs.readFileSync(process.argv[2], "utf8");
-const data = html.split('type="application/json">')[1].split("</script>")[0];
-const script = html.split("<script>")[1].split("</script>")[0];
-function mk(tag) {
-  const e = { tag, children: [], _text: "", style: {}, listeners: {}, className: "",
-    title: "", disabled: false, classList: { add() {}, remove() {} },
-    appendChild(c) { this.children.push(c); return c; },
-    addEventListener(k, f) { this.listeners[k] = f; },
-    get textContent() { return this.tag === "script" ? data : this._text; },
-    set textContent(v) { this._text = v; if (v === "") this.children = []; },
-  };
-  Object.defineProperty(e, "value", {
-    get() { return this._value !== undefined ? this._value : (this.children[0] || {}).value; },
-    set(v) { this._value = v; } });
-  return e;
-}
-const els = { values: mk("select") };
-els.values._value = "weights";
-global.document = { title: "", createElement: mk,
-  getElementById(id) { return els[id] || (els[id] = mk(id === "data" ? "script" : "div")); } };
-eval(script);
-let cells = 0;
-(function count(e) { if (e.tag === "td") cells++; e.children.forEach(count); })(els.map);
-const td = els.map.children[0].children[1].children[1];
-td.listeners.mouseenter();
-const hover = els.info._text;
-els.layer._value = "rollout"; els.layer.listeners.change();
-const rolled = els.scale._text;
-els.layer._value = "0"; els.head._value = "mean"; els.values._value = "logits";
-els.values.listeners.change();
-els.text._value = "1"; els.text.listeners.change();
-console.log(JSON.stringify({ cells, hover, rolled, scale: els.scale._text,
-  sentence: els.sentence._text, title: document.title }));
-"""
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page script")
-def test_html_script_runs(tok, tmp_path):
-    report = introspect.attention(build("dot,cosine"), TEXTS, tokenizer=tok, rollout=True)
-    (path,) = render.output_paths("html", tmp_path / "a.html", 2)
-    render.render(report, "html", console=Console(), paths=(path,))
-    (tmp_path / "stub.js").write_text(_DOM_STUB, encoding="utf-8")
-    run = subprocess.run(
-        ["node", str(tmp_path / "stub.js"), str(path)], capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout)
-    first = report.texts[0]
-    assert got["cells"] == first.length**2
-    assert got["hover"].startswith("#0 [CLS] → [CLS] = ")
-    assert abs(float(got["hover"].split("= ")[1].split()[0]) - first.weights[0, 0, 0, 0]) < 1e-4
-    assert got["rolled"].startswith("rollout")
-    assert got["scale"].startswith("logits (mean of heads)")
-    assert got["sentence"] == f"“{TEXTS[1]}”" and got["title"] == "semalign attention · model"
 
 
 def test_json_and_npz_hold_everything(tok, tmp_path):

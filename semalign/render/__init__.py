@@ -6,7 +6,7 @@ format        what                                                        module
 ``terminal``  heat maps drawn with rich, legend, top-3 attended tokens    terminal
 ``png``       a layers × heads grid of heat maps per text (matplotlib)    figures
 ``svg``       the same as vector graphics                                 figures
-``html``      one self-contained page: text, layer and head selectors     html
+``html``      offline page: layers × heads, one head large, token lines   html
 ``json``      every number needed to redraw elsewhere                     dump
 ``npz``       the same as numpy arrays                                    dump
 ============  ==========================================================  ========
