@@ -13,8 +13,8 @@ import numpy as np
 from semalign.data import check_trainable, split_examples
 from semalign.metrics import classification_report
 from semalign.nn.alignment import last_block_alignment
-from semalign.nn.losses import weighted_cross_entropy
-from semalign.tasks.base import Aligner, OnnxGraph, Task, gather, mean_loss, pooled_cosine
+from semalign.tasks.base import Aligner, OnnxGraph, pooled_cosine
+from semalign.tasks.class_objective import ClassObjective
 from semalign.tasks.classification.data import batches, class_indices, encode, load_examples
 from semalign.tasks.classification.model import Classifier
 from semalign.tasks.classification.spec import SPEC
@@ -32,7 +32,7 @@ def output_names(*, embedding: bool = False, attention: bool = False) -> tuple[s
     )
 
 
-class ClassificationTask(Task):
+class ClassificationTask(ClassObjective):
     """One text -> one of the run's labels; cross-entropy; selects on accuracy."""
 
     spec = SPEC
@@ -94,45 +94,14 @@ class ClassificationTask(Task):
     def build(self, config, *, rngs):  # noqa: D102
         return Classifier(config, rngs=rngs)
 
-    def loss(self, name: str, data):  # noqa: D102
-        del name, data
-
-        def loss_fn(model, batch):
-            logits = model(batch.ids).logits
-            total, count = weighted_cross_entropy(logits, batch.labels, batch.weights)
-            correct = jnp.sum((jnp.argmax(logits, -1) == batch.labels) * batch.weights)
-            sums = {"loss_sum": total, "correct": correct, "count": count}
-            return total / jnp.maximum(count, 1.0), sums
-
-        return loss_fn
-
-    def outputs(self, name: str, data):  # noqa: D102
-        del name, data
-
-        def outputs_fn(model, batch):
-            logits = model(batch.ids).logits
-            total, count = weighted_cross_entropy(logits, batch.labels, batch.weights)
-            return logits, total, count
-
-        return outputs_fn
-
-    def report(self, pending, classes: Sequence[str]):  # noqa: D102
-        labels, logits = gather(pending, 0, target="labels")
-        return classification_report(
-            labels.astype(np.int64),
-            logits.argmax(-1),
-            tuple(classes),
-            loss=mean_loss(pending, 1, 2),
-        )
+    def logits(self, model, batch):  # noqa: D102
+        return model(batch.ids).logits
 
     def chunked_report(self, examples, probabilities_of, classes: Sequence[str]):  # noqa: D102
         y = class_indices(examples.labels, classes).astype(np.int64)
         probs = np.asarray(probabilities_of(list(examples.texts)), np.float64)
         nll = -np.log(np.maximum(probs[np.arange(len(y)), y], np.finfo(np.float32).tiny))
         return classification_report(y, probs.argmax(-1), tuple(classes), loss=float(nll.mean()))
-
-    def test_record(self, report):  # noqa: D102
-        return {**report.scalars(), "confusion": [list(row) for row in report.confusion]}
 
     def probabilities(self, model, ids, valid):  # noqa: D102
         return jax.nn.softmax(model(ids, valid).logits, axis=-1)
