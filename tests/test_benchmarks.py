@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -64,3 +66,17 @@ def test_lm_quick(tmp_path):
     for d in result["decoding"]:
         assert d["same_tokens"] and d["speedup"] > 0
     assert "decoding" in out.stdout
+
+
+def test_long_texts_quick(tmp_path):
+    run_quick("long_texts.py", tmp_path)
+    result = json.loads((tmp_path / "long_texts_quick.json").read_text())
+    rows = {(r["long_texts"], r["truncation"]): r for r in result["rows"]}
+    assert set(rows) == {("cut", "head"), ("cut", "tail"), ("cut", "head-tail"), ("chunks", None)}
+    assert result["trained_with"] == "head" and result["max_len"] == 8
+    counts = {r["longer_than_max_len"] for r in rows.values()}
+    assert len(counts) == 1 and 0 < counts.pop() <= rows["chunks", None]["examples"]
+    for r in rows.values():  # accuracy over all texts is a mean of 0/1 over `examples` texts
+        assert r["test_accuracy"] * r["examples"] == pytest.approx(
+            round(r["test_accuracy"] * r["examples"]), abs=1e-6
+        )
