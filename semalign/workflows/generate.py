@@ -204,7 +204,6 @@ def generate(
         settings, or a run whose task does not generate.
       RunError: no run, or an incomplete one.
     """
-    from semalign.data import encode_texts
     from semalign.workflows.loading import LoadedRun, load_run
 
     sampling = sampling or SamplingConfig()
@@ -219,7 +218,7 @@ def generate(
             "(semalign train --task causal-lm)"
         )
     context = loaded.max_len
-    ids = encode_texts(loaded.tokenizer, [prompt], max_len=10**9)[0]
+    ids = np.asarray(loaded.tokenizer.encode(prompt).ids, np.int32)  # uncut: measured below
     if len(ids) < 2:
         raise SemalignError("the prompt has no tokens after normalisation: give some words")
     if len(ids) >= context:
