@@ -143,7 +143,7 @@ def test_runs_lists_the_study(study):
         )
         assert (row["epochs_done"], row["epochs_planned"], row["finished"]) == (1, 1, True)
     r = runner.invoke(app, ["runs", str(root / "runs")])
-    assert r.exit_code == 0 and "s/dot-s0" in r.output and "accuracy" in r.output
+    assert r.exit_code == 0 and "dot-s0" in r.output and "accuracy" in r.output
 
 
 def test_runs_lists_old_run_folders():

@@ -29,11 +29,13 @@ def runs(
     if as_json:
         typer.echo(json.dumps(listing.to_dict(), indent=2))
         return
-    from semalign.render.run_list import table
+    from semalign.render.run_list import CAPTION, tables
 
     console = Console()
+    for table in tables(listing):
+        console.print(table)
     if listing.rows:
-        console.print(table(listing))
+        console.print(CAPTION, style="dim", highlight=False)
     else:
         console.print(f"no runs under {folder}: train one with `semalign train`", highlight=False)
     for path, error in listing.unreadable:
