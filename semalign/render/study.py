@@ -55,7 +55,7 @@ def cells(study: Study) -> list[tuple[str, ...]]:
     for r in study.table:
         out.append(
             (
-                r.scoring + (" (best on validation)" if r.best else ""),
+                r.scoring + (" (best)" if r.best else ""),
                 str(r.seeds),
                 _pm(r.validation_mean, r.validation_std),
                 _pm(r.test_mean, r.test_std),
@@ -77,7 +77,7 @@ def caption(study: Study) -> str:
     unfinished = sum(not r.finished for r in study.runs)
     more = f"; {unfinished} unfinished (run the command again)" if unfinished else ""
     return (
-        f"{study.metric}: {direction} is better; best chosen on validation only. "
+        f"{study.metric}: {direction} is better; best: chosen on validation only. "
         f"mean ± sample std over seeds {', '.join(map(str, study.seeds))}. "
         f"runs: {did}{more}. study wall {study.wall_seconds:,.0f} s"
     )
