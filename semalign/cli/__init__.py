@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from semalign import __version__
+from semalign.cli import compare as _compare
 from semalign.cli import devices as _devices
 from semalign.cli import embed as _embed
 from semalign.cli import evaluate as _evaluate
 from semalign.cli import generate as _generate
 from semalign.cli import inspect as _inspect
 from semalign.cli import predict as _predict
+from semalign.cli import runs as _runs
 from semalign.cli import scorings as _scorings
 from semalign.cli import tasks as _tasks
 from semalign.cli import train as _train
@@ -52,6 +54,8 @@ app.command("generate")(_generate.generate)
 app.command("scorings")(_scorings.scorings)
 app.command("tasks")(_tasks.tasks)
 app.command("devices")(_devices.devices)
+app.command("compare")(_compare.compare)
+app.command("runs")(_runs.runs)
 app.add_typer(export_app, name="export")
 
 

@@ -135,6 +135,24 @@ def model_options(o: dict) -> dict:
     }
 
 
+def new_run_plan(options: dict) -> dict:
+    """``data``, ``train`` and ``model`` of a new run (TrainRequest fields) from the options."""
+    from semalign import tasks
+
+    spec = tasks.get(options["task"] or tasks.DEFAULT_TASK)
+    options = {
+        **options,
+        "task": spec.name,
+        "tokenizer": options["tokenizer"].value,
+        "truncation": options["truncation"].value,
+    }
+    return {
+        "data": spec.data_from_options(options),
+        "train": train_config(options),
+        "model": model_options(options),
+    }
+
+
 def typed_options(ctx: typer.Context, options: dict) -> set[str]:
     """Names of the options the user gave (command line or environment), not defaults."""
     # By name: typer may carry its own copy of click's ParameterSource enum.
@@ -290,7 +308,6 @@ def train(
     options = dict(locals())
     del options["ctx"]
     with user_errors():
-        from semalign import tasks
         from semalign.runs import newest_run
         from semalign.workflows.reporting import SilentReporter
         from semalign.workflows.train import TrainRequest
@@ -304,15 +321,7 @@ def train(
                 "overrides": resume_overrides(options, typed_options(ctx, options)),
             }
         else:
-            spec = tasks.get(task or tasks.DEFAULT_TASK)
-            options["task"] = spec.name
-            options["tokenizer"] = tokenizer.value
-            options["truncation"] = truncation.value
-            plan = {
-                "data": spec.data_from_options(options),
-                "train": train_config(options),
-                "model": model_options(options),
-            }
+            plan = new_run_plan(options)
         req = TrainRequest(
             task=task,
             loss=loss,

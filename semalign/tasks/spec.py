@@ -34,6 +34,8 @@ class TaskSpec:
       capabilities: which of :data:`CAPABILITIES` its runs support.
       export_outputs: optional ONNX outputs ``export onnx`` may add (``embedding``,
         ``attention``).
+      test_key: the key of ``metric`` in the test line of ``metrics.jsonl`` when it is
+        not ``metric`` itself (similarity: ``spearman_cosine``).
       data_config: the class of its ``config.json`` ``"data"`` section.
       data_from_options: the command line's options -> its data config (raises
         ``DataError`` / ``ValueError`` with one line on bad input).
@@ -51,11 +53,17 @@ class TaskSpec:
     data_from_options: Callable[[Mapping[str, Any]], Any]
     implementation: str
     export_outputs: frozenset[str] = field(default_factory=frozenset)
+    test_key: str | None = None
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)
         if unknown:
             raise ValueError(f"task {self.name!r}: unknown capabilities {sorted(unknown)}")
+
+    @property
+    def test_metric(self) -> str:
+        """The key of the selection metric in a run's test line (``metrics.jsonl``)."""
+        return self.test_key or self.metric
 
     def supports(self, capability: str) -> bool:
         """Whether runs of this task can do ``capability`` (see :data:`CAPABILITIES`)."""

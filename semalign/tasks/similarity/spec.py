@@ -14,6 +14,7 @@ SPEC = register(
         summary="two texts -> a similarity score (STS-B files, CSV / TSV / JSONL pairs)",
         columns=("text_a", "text_b", "score"),
         metric="spearman",
+        test_key="spearman_cosine",  # SimilarityReport.spearman is the cosine's
         higher_is_better=True,
         losses=("cosent", "cosine-mse"),
         capabilities=frozenset({"embed", "align", "export"}),
