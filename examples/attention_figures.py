@@ -42,20 +42,24 @@ def main() -> None:
     texts = args.text or ["a great and wonderful film", "the plot was dull"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        (name, i, suffix): out / f"{name}-{i}.{suffix}"
+        for name in ("attention", "rollout")
+        for i in range(len(texts))
+        for suffix in ("png", "svg")
+    }
+    taken = [str(p) for p in paths.values() if p.exists()]
+    if taken and not args.overwrite:  # before any work: never replace figures unasked
+        parser.exit(2, f"error: {taken[0]} exists: pass --overwrite to replace it\n")
     if args.quick and args.run is None:
         args.run = tiny_run(Path(tempfile.mkdtemp(prefix="semalign-figures-"))).path
 
     model = semalign.load(args.run)
-    grid = model.attention(texts)  # every layer and head
-    rollout = model.attention(texts, rollout=True)
-    for i, t in enumerate(grid.texts):
+    reports = {"attention": model.attention(texts), "rollout": model.attention(texts, rollout=True)}
+    for i, t in enumerate(reports["attention"].texts):
         print(f"text {i}: {t.text!r} -> {t.label} tokens {list(t.tokens)}")
-        for name, report in (("attention", grid), ("rollout", rollout)):
-            for suffix in ("png", "svg"):
-                path = out / f"{name}-{i}.{suffix}"
-                if path.exists() and not args.overwrite:
-                    parser.exit(2, f"error: {path} exists: pass --overwrite to replace it\n")
-                save_figure(figures.figure(report, i), path, dpi=300)  # print resolution
+    for (name, i, _), path in paths.items():
+        save_figure(figures.figure(reports[name], i), path, dpi=300)  # print resolution
     written = sorted(p.name for p in out.iterdir())
     print(f"wrote {len(written)} files to {out}: {', '.join(written)}")
 

@@ -62,10 +62,20 @@ def line(out, prefix):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, env):
+    """A tiny classifier and its ONNX export, made with the CLI (sharing the compile cache)."""
     root = tmp_path_factory.mktemp("examples")
     data = write_reviews_csv(root / "reviews.csv", n=64)
-    return semalign.train(data=data, runs_dir=root, name="tiny", tensorboard=False, **TINY)
+    cli = [sys.executable, "-m", "semalign.cli"]
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    train = ["train", "--data", str(data), "--runs-dir", str(root), "--name", "tiny"]
+    for args in (
+        train + options + ["--quiet", "--no-tensorboard"],
+        ["export", "onnx", "--run", str(root / "tiny")],
+    ):
+        done = subprocess.run(cli + args, capture_output=True, text=True, env=env, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return root / "tiny"
 
 
 def test_every_example_is_tested_and_documented():
@@ -122,8 +132,7 @@ def test_scoring_study_writes_results_and_a_plot(env, tmp_path):
 def test_serving_never_imports_jax(env, tmp_path, tiny_run):
     from semalign.runtime import OnnxClassifier
 
-    report = tiny_run.load().export(tmp_path / "tiny.onnx")
-    assert report.ok and report.path == tmp_path / "tiny.onnx"
+    model = tiny_run / "model.onnx"
     guard = tmp_path / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(
@@ -135,15 +144,13 @@ def test_serving_never_imports_jax(env, tmp_path, tiny_run):
         "sys.meta_path.insert(0, Refuse())\n"
     )
     guarded = {**env, "PYTHONPATH": os.pathsep.join([str(guard), env["PYTHONPATH"]])}
-    out = run_example(
-        "serve_onnx.py", "--quick", "--model", tmp_path / "tiny.onnx", env=guarded, cwd=tmp_path
-    )
+    out = run_example("serve_onnx.py", "--quick", "--model", model, env=guarded, cwd=tmp_path)
     served = json.loads(line(out, "predict:"))["predictions"]
     health = json.loads(line(out, "health:"))
     assert health["jax_modules"] == [] and health["labels"] == ["neg", "pos"]
     texts = [p["text"] for p in served]
     assert texts == ["a great and wonderful film", "boring and dull"]
-    expected = OnnxClassifier(tmp_path / "tiny.onnx").predict(texts)
+    expected = OnnxClassifier(model).predict(texts)
     assert [p["label"] for p in served] == [p.label for p in expected]
     for got, want in zip(served, expected, strict=True):
         assert got["probabilities"] == pytest.approx(want.probabilities, abs=1e-6)
@@ -155,7 +162,7 @@ def test_attention_figures_png_and_svg(env, tmp_path, tiny_run):
         "attention_figures.py",
         "--quick",
         "--run",
-        tiny_run.path,
+        tiny_run,
         "--out",
         out_dir,
         env=env,
@@ -168,7 +175,7 @@ def test_attention_figures_png_and_svg(env, tmp_path, tiny_run):
     for name in names:
         data = (out_dir / name).read_bytes()
         assert data.startswith(b"\x89PNG") if name.endswith("png") else b"<svg" in data
-    report = tiny_run.load().attention(["a great and wonderful film"])
+    report = semalign.load(tiny_run).attention(["a great and wonderful film"])
     t = report.texts[0]
     assert f"text 0: 'a great and wonderful film' -> {t.label} tokens {list(t.tokens)}" in out
     # Refuses to replace the figures unless asked.
@@ -177,7 +184,7 @@ def test_attention_figures_png_and_svg(env, tmp_path, tiny_run):
             sys.executable,
             str(EXAMPLES / "attention_figures.py"),
             "--run",
-            str(tiny_run.path),
+            str(tiny_run),
             "--out",
             str(out_dir),
         ],
