@@ -18,7 +18,9 @@ from semalign.cli import runs as _runs
 from semalign.cli import scorings as _scorings
 from semalign.cli import tasks as _tasks
 from semalign.cli import train as _train
+from semalign.cli._errors import user_errors
 from semalign.cli.export import export_app
+from semalign.plugins import ENV_VAR, load_plugins
 
 app = typer.Typer(
     name="semalign",
@@ -41,8 +43,20 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            envvar=ENV_VAR,
+            help="Import a module or .py file first (it may register scorings); repeatable. "
+            f"Also ${ENV_VAR} (space-separated).",
+        ),
+    ] = None,
 ) -> None:
     """Text classification and semantic alignment with pluggable attention scoring."""
+    if plugin:
+        with user_errors():
+            load_plugins(plugin)
 
 
 app.command("train")(_train.train)

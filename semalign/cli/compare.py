@@ -3,7 +3,7 @@
 Every ``semalign train`` option passes through: the command's parameters are train's own
 (same names, types, defaults and help), less the few that name one run (``--name``,
 ``--overwrite``, ``--resume``) and with ``--scoring`` taking a list; the request is built
-by the same code as train's (:func:`semalign.cli.train.new_run_plan`).
+by the same code as train's (:func:`semalign.workflows.options.new_plan`).
 """
 
 from __future__ import annotations
@@ -115,12 +115,12 @@ def compare(ctx: typer.Context, **options: Any) -> None:
         from semalign.render import study as render
         from semalign.workflows.compare import DEFAULT_SCORINGS, CompareRequest
         from semalign.workflows.compare import compare as run_study
+        from semalign.workflows.options import new_plan
         from semalign.workflows.train import TrainRequest
 
         # The plan of a run of the first scoring; the study sets each run's scoring.
-        plan = _train.new_run_plan({**options, "scoring": "dot"})
+        plan = new_plan({**options, "scoring": "dot"})
         base = TrainRequest(
-            task=options["task"],
             loss=options["loss"],
             **plan,
             runs_dir=options["runs_dir"],

@@ -10,6 +10,9 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
+from semalign.workflows.options import model_options, new_plan, train_config
+
+__all__ = ["model_options", "resume_overrides", "train", "train_config", "typed_options"]
 
 #: Options of one call, not of the plan: they never conflict with a resumed run.
 CALL_OPTIONS = frozenset(
@@ -75,82 +78,6 @@ class Pooling(StrEnum):
     cls = "cls"
     max = "max"
     attention = "attention"
-
-
-def _window(value: str | None) -> tuple[int | None, int | None] | None:
-    if value is None:
-        return None
-    parts = value.split(",")
-    if len(parts) == 1:
-        parts = parts * 2
-    try:
-        left, right = (None if p.strip() in ("", "none") else int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"--window takes N or LEFT,RIGHT (integers), got {value!r}") from None
-    return (left, right)
-
-
-def train_config(o: dict):
-    """The :class:`~semalign.config.TrainConfig` of the command's options."""
-    from semalign.config import TrainConfig
-
-    return TrainConfig(
-        epochs=o["epochs"],
-        batch_size=o["batch_size"],
-        lr=o["lr"],
-        schedule=o["schedule"].value,
-        warmup_steps=o["warmup_steps"],
-        decay_rate=o["decay_rate"],
-        decay_steps=o["decay_steps"],
-        weight_decay=o["weight_decay"],
-        l1=o["l1"],
-        l2=o["l2"],
-        clip_norm=o["clip_norm"],
-        patience=o["patience"],
-        min_delta=o["min_delta"],
-        restore_best=o["restore_best"],
-        seed=o["seed"],
-    )
-
-
-def model_options(o: dict) -> dict:
-    """The model fields of the command's options."""
-    return {
-        "dim": o["dim"],
-        "layers": o["layers"],
-        "mlp_ratio": o["mlp_ratio"],
-        "positions": o["positions"].value,
-        "pooling": o["pooling"].value,
-        "dropout": o["dropout"],
-        "dtype": o["dtype"].value,
-        "bigram_buckets": o["bigram_buckets"],
-        "attention": {
-            "scoring": o["scoring"],
-            "heads": o["heads"],
-            "causal": o["causal"],
-            "window": _window(o["window"]),
-            "dropout": o["attention_dropout"],
-            "tie_qk": o["tie_qk"],
-        },
-    }
-
-
-def new_run_plan(options: dict) -> dict:
-    """``data``, ``train`` and ``model`` of a new run (TrainRequest fields) from the options."""
-    from semalign import tasks
-
-    spec = tasks.get(options["task"] or tasks.DEFAULT_TASK)
-    options = {
-        **options,
-        "task": spec.name,
-        "tokenizer": options["tokenizer"].value,
-        "truncation": options["truncation"].value,
-    }
-    return {
-        "data": spec.data_from_options(options),
-        "train": train_config(options),
-        "model": model_options(options),
-    }
 
 
 def typed_options(ctx: typer.Context, options: dict) -> set[str]:
@@ -321,11 +248,10 @@ def train(
                 "overrides": resume_overrides(options, typed_options(ctx, options)),
             }
         else:
-            plan = new_run_plan(options)
+            plan = new_plan(options)
         req = TrainRequest(
-            task=task,
+            **{"task": task, **plan},
             loss=loss,
-            **plan,
             runs_dir=runs_dir,
             name=name,
             overwrite=overwrite,

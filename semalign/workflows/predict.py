@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def _count_cut(tokenizer, texts: Sequence[str], max_len: int) -> int:
 def predict(
     texts: Sequence[str],
     *,
-    run: str | os.PathLike[str] | None = None,
+    run: str | os.PathLike[str] | Any | None = None,
     runs_dir: str | os.PathLike[str] = "runs",
     backend: str = "jax",
     model: str | os.PathLike[str] | None = None,
@@ -157,7 +158,8 @@ def predict(
 
     Args:
       texts: the texts.
-      run: the run folder; None = the newest under ``runs_dir``.
+      run: the run folder; None = the newest under ``runs_dir``; or a loaded
+        :class:`~semalign.workflows.loading.LoadedRun` (jax; ``checkpoint`` is then its own).
       runs_dir: where runs live.
       backend: ``jax`` (the checkpoint) or ``onnx`` (the run's ``model.onnx``).
       model: an ``.onnx`` file to use instead of a run's (implies ``onnx``).
@@ -198,16 +200,17 @@ def predict(
         cut = _count_cut(clf.tokenizer, texts, clf.max_len)
         return PredictResult("onnx", Path(model), clf.labels, tuple(preds), cut, clf.max_len)
 
-    from semalign.workflows.loading import load_run, run_spec
+    from semalign.workflows.loading import LoadedRun, load_run, run_spec
 
-    paths = resolve_run(run, runs_dir=runs_dir)
+    given = run if isinstance(run, LoadedRun) else None
+    paths = given.paths if given is not None else resolve_run(run, runs_dir=runs_dir)
     spec = run_spec(paths)
     if not spec.supports("predict"):
         raise RunError(
             f"run '{paths.root}' is a {spec.name} run: predict labels single texts; "
             "use `semalign embed` or `semalign inspect --pair` with it"
         )
-    loaded = load_run(paths.root, which=checkpoint)
+    loaded = given if given is not None else load_run(paths.root, which=checkpoint)
     probs, cut = text_probabilities(loaded, texts, batch_size, long_texts, truncation)
     preds = predictions(texts, probs, loaded.labels)
     return PredictResult("jax", loaded.paths.root, loaded.labels, tuple(preds), cut, loaded.max_len)

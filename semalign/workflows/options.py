@@ -1,0 +1,109 @@
+"""Train options (the flat names of ``semalign train``) -> the pieces of a TrainRequest.
+
+One mapping shared by the command line and the library face (``semalign.train``), so both
+build the same request from the same options. JAX-free: importing it stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["model_options", "new_plan", "parse_window", "train_config"]
+
+
+def _value(option: Any) -> str:
+    # An enum member of the CLI (a StrEnum) or a plain string from Python: its value.
+    return str(getattr(option, "value", option))
+
+
+def parse_window(value: Any) -> tuple[int | None, int | None] | None:
+    """``"N"`` or ``"LEFT,RIGHT"`` (``none`` or empty: unbounded) -> a window, or None.
+
+    An int or a ``(left, right)`` pair (from Python) is taken as it is.
+
+    Raises:
+      ValueError: a part that is not an integer.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, tuple | list):
+        return tuple(value)
+    parts = str(value).split(",")
+    if len(parts) == 1:
+        parts = parts * 2
+    try:
+        left, right = (None if p.strip() in ("", "none") else int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--window takes N or LEFT,RIGHT (integers), got {value!r}") from None
+    return (left, right)
+
+
+def train_config(o: Mapping[str, Any]):
+    """The :class:`~semalign.config.TrainConfig` of the options."""
+    from semalign.config import TrainConfig
+
+    return TrainConfig(
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        lr=o["lr"],
+        schedule=_value(o["schedule"]),
+        warmup_steps=o["warmup_steps"],
+        decay_rate=o["decay_rate"],
+        decay_steps=o["decay_steps"],
+        weight_decay=o["weight_decay"],
+        l1=o["l1"],
+        l2=o["l2"],
+        clip_norm=o["clip_norm"],
+        patience=o["patience"],
+        min_delta=o["min_delta"],
+        restore_best=o["restore_best"],
+        seed=o["seed"],
+    )
+
+
+def model_options(o: Mapping[str, Any]) -> dict:
+    """The model fields of the options."""
+    return {
+        "dim": o["dim"],
+        "layers": o["layers"],
+        "mlp_ratio": o["mlp_ratio"],
+        "positions": _value(o["positions"]),
+        "pooling": _value(o["pooling"]),
+        "dropout": o["dropout"],
+        "dtype": _value(o["dtype"]),
+        "bigram_buckets": o["bigram_buckets"],
+        "attention": {
+            "scoring": o["scoring"] if isinstance(o["scoring"], str) else ",".join(o["scoring"]),
+            "heads": o["heads"],
+            "causal": o["causal"],
+            "window": parse_window(o["window"]),
+            "dropout": o["attention_dropout"],
+            "tie_qk": o["tie_qk"],
+        },
+    }
+
+
+def new_plan(o: Mapping[str, Any]) -> dict[str, Any]:
+    """``task``, ``data``, ``train`` and ``model`` of a TrainRequest for a new run.
+
+    Raises:
+      ValueError / DataError: an unknown task, bad data options (one line each).
+    """
+    from semalign import tasks
+
+    spec = tasks.get(o["task"] or tasks.DEFAULT_TASK)
+    options = {
+        **o,
+        "task": spec.name,
+        "tokenizer": _value(o["tokenizer"]),
+        "truncation": _value(o["truncation"]),
+    }
+    return {
+        "task": spec.name,
+        "data": spec.data_from_options(options),
+        "train": train_config(options),
+        "model": model_options(options),
+    }
