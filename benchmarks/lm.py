@@ -20,6 +20,10 @@ Decoding: a 2-block model of width 64 with a 280-token context generates 256 tok
 after a 16-token prompt, greedy, with the cache and with a full forward pass per token
 (the same process, one after the other; compilation excluded by a warm-up).
 
+Equal budget without the load: ``--step-costs`` times one train step of every scoring
+round-robin in one process (``results/lm_step_costs.json``); ``budget_by_step_cost`` then
+gives each scoring the epochs that fit in the slowest scoring's first epoch at those costs.
+
 Writes ``results/lm.json``.
 """
 
@@ -90,6 +94,64 @@ def train_one(scoring: str, settings: dict, runs_dir: Path) -> dict:
         "wall_seconds": result.seconds,
         "load_average": os.getloadavg(),
     }
+
+
+def step_costs(scorings, settings: dict, *, rounds: int = 3, steps: int = 5) -> dict[str, float]:
+    """Median seconds of one train step per scoring, timed round-robin in one process.
+
+    The full-length batch ``[batch_size, max_len]`` of the benchmark's model; scorings take
+    turns within each round, so a change of load between runs hits them alike and the
+    ratios hold where absolute times would not.
+    """
+    from flax import nnx
+
+    from semalign.config import AttentionConfig, ModelConfig, TrainConfig
+    from semalign.data import make_batches
+    from semalign.tasks import get
+    from semalign.workflows.optim import optimizer
+    from semalign.workflows.steps import Steps
+
+    task = get("causal-lm").load()
+    train, data = TrainConfig(**settings["train"]), settings["data"]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, data["vocab_size"], (train.batch_size, data["max_len"]))
+
+    [full] = make_batches(
+        list(ids.astype(np.int32)),
+        np.zeros(len(ids), np.int32),
+        batch_size=train.batch_size,
+        boundaries=(data["max_len"],),
+        shuffle=False,
+    )
+    built = {}
+    for s in scorings:
+        cfg = ModelConfig(
+            vocab_size=data["vocab_size"],
+            max_len=data["max_len"],
+            **settings["model"],
+            attention=AttentionConfig(scoring=s, heads=settings["heads"]),
+        )
+        model = task.build(cfg, rngs=nnx.Rngs(0))
+        opt = nnx.Optimizer(model, optimizer(train, 100), wrt=nnx.Param)
+        st = Steps.for_task(task, model, opt)
+        jax_block(st.train(full))  # compile
+        built[s] = st
+    times: dict[str, list[float]] = {s: [] for s in scorings}
+    for _ in range(rounds):
+        for s, st in built.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                out = st.train(full)
+            jax_block(out)
+            times[s].append((time.perf_counter() - start) / steps)
+    return {s: float(np.median(t)) for s, t in times.items()}
+
+
+def jax_block(tree) -> None:
+    """Wait for every array of ``tree``."""
+    import jax
+
+    jax.block_until_ready(tree)
 
 
 def budget_table(rows: list[dict], budget: float) -> list[dict]:
@@ -163,6 +225,49 @@ def saved(name: str, settings: dict) -> tuple[list[dict], list[dict]]:
     return rows, list(old.get("decoding", []))
 
 
+def payload(rows, decode, settings, budget, name: str) -> dict:
+    """What ``results/<name>.json`` holds: rows, decoding and both equal-budget tables."""
+    out = {"settings": settings, "load_average": os.getloadavg(), "rows": rows}
+    if rows:
+        out["budget_seconds"] = budget or max(r["epoch_seconds"][0] for r in rows)
+        out["budget"] = budget_table(rows, out["budget_seconds"])
+    costs = _common.RESULTS / f"{name}_step_costs.json"
+    if rows and costs.exists():
+        measured = json.loads(costs.read_text())
+        if measured["settings"] == settings:
+            out["step_seconds"] = measured["step_seconds"]
+            out["budget_by_step_cost"] = step_cost_budget(rows, measured["step_seconds"])
+    out["decoding"] = decode
+    return out
+
+
+def step_cost_budget(rows: list[dict], step_seconds: dict[str, float]) -> list[dict]:
+    """Best validation perplexity within the slowest scoring's first epoch, in step costs.
+
+    Every scoring trains the same number of steps per epoch, so an epoch of scoring ``s``
+    costs ``step_seconds[s] / step_seconds[slowest]`` of the budget: a load-free
+    equal-wall-clock comparison (the costs were timed side by side).
+    """
+    known = [r for r in rows if r["scoring"] in step_seconds]
+    if not known:
+        return []
+    slowest = max(step_seconds[r["scoring"]] for r in known)
+    out = []
+    for r in known:
+        fits = int(slowest / step_seconds[r["scoring"]] + 1e-9)
+        trained = len(r["val_perplexity_by_epoch"])
+        epochs = min(fits, trained)
+        out.append(
+            {
+                "scoring": r["scoring"],
+                "epochs_in_budget": epochs,
+                "epochs_that_would_fit": fits,
+                "val_perplexity": min(r["val_perplexity_by_epoch"][:epochs]),
+            }
+        )
+    return out
+
+
 def main() -> None:
     """Run the protocol and save the results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -171,12 +276,24 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
     p.add_argument("--fresh", action="store_true", help="ignore rows saved before")
+    p.add_argument("--step-costs", action="store_true", help="only time the scorings' train steps")
     a = p.parse_args()
     if a.results_dir:
         _common.RESULTS = Path(a.results_dir)
     settings = QUICK if a.quick else SETTINGS
     scorings = a.scorings.split(",") if not a.quick else ["dot", "differential"]
     name = "lm_quick" if a.quick else "lm"
+    if a.step_costs or a.quick:
+        costs = step_costs(scorings, settings, rounds=1 if a.quick else 3)
+        path = save(
+            f"{name}_step_costs",
+            {"settings": settings, "load_average": os.getloadavg(), "step_seconds": costs},
+        )
+        for s, t in costs.items():
+            print(f"train step {s:>17}: {t * 1000:8.1f} ms ({t / costs[scorings[0]]:.2f}x)")
+        if a.step_costs:
+            print(json.dumps({"saved": str(path)}))
+            return
     rows, decode = ([], []) if a.fresh else saved(name, settings)
     done = {r["scoring"] for r in rows}
     if done:
@@ -200,7 +317,6 @@ def main() -> None:
             f" (same tokens: {d['same_tokens']})",
             flush=True,
         )
-    path = _common.RESULTS / f"{name}.json"
     with tempfile.TemporaryDirectory() as tmp:
         for scoring in (s for s in scorings if s not in done):
             rows.append(train_one(scoring, settings, Path(tmp)))
@@ -211,18 +327,8 @@ def main() -> None:
                 f"{r['wall_seconds']:6.0f} s",
                 flush=True,
             )
-            budget = a.budget or max(r["epoch_seconds"][0] for r in rows)
-            path = save(
-                name,
-                {
-                    "settings": settings,
-                    "load_average": os.getloadavg(),
-                    "rows": rows,
-                    "budget_seconds": budget,
-                    "budget": budget_table(rows, budget),
-                    "decoding": decode,
-                },
-            )
+            path = save(name, payload(rows, decode, settings, a.budget, name))
+    path = save(name, payload(rows, decode, settings, a.budget, name))
     print(json.dumps({"saved": str(path)}))
 
 

@@ -66,6 +66,16 @@ def test_lm_quick(tmp_path):
     for d in result["decoding"]:
         assert d["same_tokens"] and d["speedup"] > 0
     assert "decoding" in out.stdout
+    costs = result["step_seconds"]
+    assert set(costs) == {"dot", "differential"} and min(costs.values()) > 0
+    slowest = max(costs, key=costs.get)
+    rows = {r["scoring"]: r for r in result["rows"]}
+    for b in result["budget_by_step_cost"]:
+        fits = int(costs[slowest] / costs[b["scoring"]] + 1e-9)
+        assert b["epochs_that_would_fit"] == fits >= 1
+        assert b["epochs_in_budget"] == min(fits, len(rows[b["scoring"]]["epoch_seconds"]))
+        val = rows[b["scoring"]]["val_perplexity_by_epoch"][: b["epochs_in_budget"]]
+        assert b["val_perplexity"] == min(val)
 
 
 def test_long_texts_quick(tmp_path):
