@@ -110,7 +110,21 @@ def train_config(o: dict):
         min_delta=o["min_delta"],
         restore_best=o["restore_best"],
         seed=o["seed"],
+        freeze_encoder=o.get("freeze_encoder", False),
+        encoder_lr_scale=o.get("encoder_lr_scale", 1.0),
     )
+
+
+def inherit(options: dict, typed: set[str]) -> dict:
+    """``options`` with those not typed taken from the ``--init-from`` run's trunk."""
+    from semalign.workflows.init_from import source_options
+
+    out = dict(options)
+    for name, value in source_options(options["init_from"]).items():
+        if name not in typed:
+            kind = type(options[name])
+            out[name] = kind(value) if isinstance(options[name], StrEnum) else value
+    return out
 
 
 def model_options(o: dict) -> dict:
@@ -254,6 +268,22 @@ def train(
         bool, typer.Option(help="Keep the best epoch's weights, not the last.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of init, dropout, shuffling and split.")] = 0,
+    whole_word_masking: Annotated[
+        bool, typer.Option(help="mlm: mask every WordPiece piece of a chosen word together.")
+    ] = False,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from this run's trunk and tokenizer (a new head); options not "
+            "typed take its values, typed ones must match it."
+        ),
+    ] = None,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="Train only the head: the trunk gets no updates.")
+    ] = False,
+    encoder_lr_scale: Annotated[
+        float, typer.Option(help="The trunk's learning rate over the head's (e.g. 0.1).")
+    ] = 1.0,
     dtype: Annotated[DType, typer.Option(help="Computation dtype.")] = DType.float32,
     name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
     runs_dir: Annotated[str, typer.Option(help="Parent folder of runs.")] = "runs",
@@ -305,8 +335,10 @@ def train(
             }
         else:
             spec = tasks.get(task or tasks.DEFAULT_TASK)
+            if init_from is not None:
+                options = inherit(options, typed_options(ctx, options))
             options["task"] = spec.name
-            options["tokenizer"] = tokenizer.value
+            options["tokenizer"] = options["tokenizer"].value
             options["truncation"] = truncation.value
             plan = {
                 "data": spec.data_from_options(options),
@@ -324,6 +356,7 @@ def train(
             tensorboard=tensorboard,
             mesh=mesh,
             distributed=distributed,
+            init_from=None if resume else init_from,
         )
         reporter = SilentReporter() if (quiet or as_json) else RichReporter()
         try:
