@@ -311,6 +311,10 @@ def test_a_trunk_that_does_not_fit_is_refused_in_one_line(runs):
         assert r.exit_code == 2, r.output
         assert names in r.output and "Traceback" not in r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
+    # The source's own texts split with another seed: pretrained texts would be tested on.
+    args = ["train", "--data", str(root / "corpus.txt"), "--seed", "1", *base[3:]]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "split seed 0; this run splits it with seed 1" in r.output
     assert not (root / "runs" / "refused").exists()
 
 
@@ -336,3 +340,18 @@ def test_inspect_shows_the_top_k_of_each_mask_as_the_logits_rank_them(runs):
     assert "predictions per [MASK]" in r.output and fills[0].tokens[0] in r.output
     r = runner.invoke(app, ["inspect", "the movie was fun", "--run", str(run)])
     assert r.exit_code == 2 and "holds no [MASK]" in r.output and "Traceback" not in r.output
+
+
+def test_pretrain_is_train_with_the_mlm_task(runs):
+    from semalign import tasks
+
+    r = runner.invoke(app, ["pretrain", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "--whole-word-masking" in r.output and "--task" not in r.output
+    # --task mlm travels with the command: resuming the mlm run passes the task check.
+    args = ["pretrain", "--resume", "--name", "full", "--runs-dir", str(runs["root"] / "runs")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "already finished 2 epochs" in r.output, r.output
+    options = {"dataset": "imdb", "data": None, "text_column": "text", "tokenizer": "word"}
+    options |= {"vocab_size": 100, "max_len": 32, "seed": 3, "whole_word_masking": True}
+    cfg = tasks.get("mlm").data_from_options(options)
+    assert cfg.whole_word_masking and cfg.split_seed == 3 and cfg.mask_rate == 0.15
