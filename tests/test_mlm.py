@@ -294,6 +294,11 @@ def test_frozen_encoder_stays_bit_identical_through_training_and_resume(runs, mo
     head = jax.tree.leaves(nnx.state(tuned.head, nnx.Param))
     start = jax.tree.leaves(nnx.state(fresh.head, nnx.Param))
     assert any(not np.array_equal(a, b) for a, b in zip(head, start, strict=True))  # it trained
+    from semalign.errors import RunError
+
+    for change in ({"freeze_encoder": False}, {"encoder_lr_scale": 0.5}):
+        with pytest.raises(RunError, match="cannot change on --resume"):
+            train(TrainRequest(resume=str(out.run), overrides={"epochs": 3, **change}))
 
 
 def test_a_trunk_that_does_not_fit_is_refused_in_one_line(runs):

@@ -22,7 +22,14 @@ from semalign.config import ModelConfig
 from semalign.errors import RunError
 from semalign.runs import RunPaths, open_run, read_json
 
-__all__ = ["Source", "copy_trunk", "open_source", "run_extras", "source_options"]
+__all__ = [
+    "Source",
+    "check_resume_changes",
+    "copy_trunk",
+    "open_source",
+    "run_extras",
+    "source_options",
+]
 
 #: ``(model config field, its --option)`` that the trunk's parameters depend on.
 _TRUNK = (
@@ -197,3 +204,22 @@ def run_extras(run: RunPaths, record: dict[str, str] | None) -> dict[str, Any]:
     if record is None and run.config.is_file():
         record = read_json(run.config).get("init_from")
     return {} if record is None else {"init_from": record}
+
+
+def check_resume_changes(changes) -> None:
+    """Refuse a resumed plan that changes how the trunk trains.
+
+    Args:
+      changes: ``(field, saved, new)`` of each changed train field.
+
+    Raises:
+      RunError: ``freeze_encoder`` or ``encoder_lr_scale`` changed (the optimizer
+        state is laid out by them, so the saved one would not fit).
+    """
+    for field, old, new in changes:
+        if field in ("freeze_encoder", "encoder_lr_scale"):
+            option = "--" + field.replace("_", "-")
+            raise RunError(
+                f"{option} cannot change on --resume ({old} -> {new}): the saved optimizer "
+                "state is laid out by it; train a new run with --init-from instead"
+            )

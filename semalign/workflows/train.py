@@ -184,6 +184,7 @@ def _resume(req: TrainRequest, reporter: Reporter) -> tuple[RunPaths, TrainReque
             )
 
     point = open_for_resume(req.resume, req.overrides, same_run)
+    _init_from.check_resume_changes(point.changes)
     saved = point.saved
     spec = tasks.get(saved.get("task", tasks.DEFAULT_TASK))
     changed = ", ".join(f"{k} {old} -> {new}" for k, old, new in point.changes)
