@@ -266,6 +266,9 @@ class TrainConfig:
       monitor: validation ``accuracy`` (higher is better) or ``loss`` (lower is better).
       restore_best: evaluate (and keep) the best epoch's weights, not the last.
       seed: parameter init, dropout and shuffling.
+      freeze_encoder: the trunk (``encoder``) gets no updates; only the head trains.
+      encoder_lr_scale: the trunk's learning rate over the head's (fine-tuning a
+        pretrained encoder with a smaller one).
     """
 
     epochs: int = 3
@@ -284,6 +287,8 @@ class TrainConfig:
     monitor: str = "accuracy"
     restore_best: bool = True
     seed: int = 0
+    freeze_encoder: bool = False
+    encoder_lr_scale: float = 1.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -307,3 +312,8 @@ class TrainConfig:
             raise ValueError(f"decay_rate must be in (0, 1], got {self.decay_rate!r}")
         if self.decay_steps is not None and self.decay_steps < 1:
             raise ValueError(f"decay_steps must be >= 1, got {self.decay_steps!r}")
+        if self.encoder_lr_scale <= 0:
+            raise ValueError(
+                f"encoder_lr_scale must be > 0, got {self.encoder_lr_scale!r} "
+                "(--freeze-encoder stops the trunk)"
+            )

@@ -20,7 +20,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "runs-v0.1.0"
 
 
 def test_registry_lists_the_tasks_with_their_selection_metric():
-    assert tasks.names() == ("classification", "similarity", "pair-classification", "causal-lm")
+    assert tasks.names() == (
+        "classification",
+        "similarity",
+        "pair-classification",
+        "causal-lm",
+        "mlm",
+    )
     assert tasks.get("similarity").metric == "spearman"
     assert tasks.get("classification").higher_is_better
     for name in tasks.names():

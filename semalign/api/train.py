@@ -54,6 +54,10 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     min_delta: float = 0.0,
     restore_best: bool = True,
     seed: int = 0,
+    whole_word_masking: bool = False,
+    init_from: str | os.PathLike[str] | None = None,
+    freeze_encoder: bool = False,
+    encoder_lr_scale: float = 1.0,
     dtype: str = "float32",
     name: str | None = None,
     runs_dir: str | os.PathLike[str] = "runs",
@@ -85,13 +89,20 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
       RunError: the run exists (pass ``overwrite=True``).
       ValueError: an invalid option (one line naming it).
     """
-    from semalign.workflows.options import new_plan
+    import inspect
+
+    from semalign.workflows.options import inherit, new_plan
     from semalign.workflows.train import TrainRequest
     from semalign.workflows.train import train as run_training
 
     options = dict(locals())
-    del options["reporter"]
+    del options["reporter"], options["inspect"]
     options["data"] = None if data is None else os.fspath(data)
+    if init_from is not None:
+        options["init_from"] = os.fspath(init_from)
+        defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+        # As on the command line: options left at their default take the source's values.
+        options = inherit(options, {k for k, v in options.items() if v != defaults.get(k)})
     request = TrainRequest(
         **new_plan(options),
         loss=loss,
@@ -102,6 +113,7 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
         tensorboard=tensorboard,
         mesh=mesh,
         distributed=distributed,
+        init_from=options["init_from"],
     )
     result = run_training(request, reporter)
     return Run(result.run, result)

@@ -14,6 +14,7 @@ from semalign.cli import evaluate as _evaluate
 from semalign.cli import generate as _generate
 from semalign.cli import inspect as _inspect
 from semalign.cli import predict as _predict
+from semalign.cli import pretrain as _pretrain
 from semalign.cli import runs as _runs
 from semalign.cli import scorings as _scorings
 from semalign.cli import tasks as _tasks
@@ -60,6 +61,7 @@ def _root(
 
 
 app.command("train")(_train.train)
+app.command("pretrain")(_pretrain.pretrain)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
 app.command("inspect")(_inspect.inspect)

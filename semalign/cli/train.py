@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
-from semalign.workflows.options import model_options, new_plan, train_config
+from semalign.workflows.options import inherit, model_options, new_plan, train_config
 
 __all__ = ["model_options", "resume_overrides", "train", "train_config", "typed_options"]
 
@@ -199,6 +199,22 @@ def train(
         bool, typer.Option(help="Keep the best epoch's weights, not the last.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of init, dropout, shuffling and split.")] = 0,
+    whole_word_masking: Annotated[
+        bool, typer.Option(help="mlm: mask every WordPiece piece of a chosen word together.")
+    ] = False,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from this run's trunk and tokenizer (a new head); options not "
+            "typed take its values, typed ones must match it."
+        ),
+    ] = None,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="Train only the head: the trunk gets no updates.")
+    ] = False,
+    encoder_lr_scale: Annotated[
+        float, typer.Option(help="The trunk's learning rate over the head's (e.g. 0.1).")
+    ] = 1.0,
     dtype: Annotated[DType, typer.Option(help="Computation dtype.")] = DType.float32,
     name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
     runs_dir: Annotated[str, typer.Option(help="Parent folder of runs.")] = "runs",
@@ -248,6 +264,8 @@ def train(
                 "overrides": resume_overrides(options, typed_options(ctx, options)),
             }
         else:
+            if init_from is not None:
+                options = inherit(options, typed_options(ctx, options))
             plan = new_plan(options)
         req = TrainRequest(
             **{"task": task, **plan},
@@ -259,6 +277,7 @@ def train(
             tensorboard=tensorboard,
             mesh=mesh,
             distributed=distributed,
+            init_from=None if resume else init_from,
         )
         reporter = SilentReporter() if (quiet or as_json) else RichReporter()
         try:

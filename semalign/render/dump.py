@@ -56,13 +56,25 @@ def _header(report: AttentionReport) -> dict[str, Any]:
 
 
 def _prediction(report: AttentionReport, t) -> dict[str, Any]:
-    return {
+    out = {
         "label": t.label,
         "index": t.predicted,
         "probabilities": {
             name: float(p) for name, p in zip(report.labels, t.probabilities, strict=True)
         },
     }
+    if t.fills:  # a masked language model: the top tokens at each [MASK]
+        out["masks"] = [
+            {
+                "position": f.position,
+                "top": [
+                    {"token": tok, "id": int(i), "probability": float(p)}
+                    for tok, i, p in zip(f.tokens, f.ids, f.probabilities, strict=True)
+                ],
+            }
+            for f in t.fills
+        ]
+    return out
 
 
 def to_dict(report: AttentionReport) -> dict[str, Any]:

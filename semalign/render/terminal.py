@@ -166,6 +166,21 @@ def _prediction(report: AttentionReport, t: TextAttention) -> Table:
     return table
 
 
+def _fills(t: TextAttention) -> Table:
+    table = Table(box=None, padding=(0, 1), pad_edge=False)
+    table.add_column(Text("#"), justify="right", no_wrap=True)
+    table.add_column(Text("[MASK] may be (probability)"), overflow="fold")
+    for f in t.fills:
+        best = Text()
+        for rank, (token, p) in enumerate(zip(f.tokens, f.probabilities, strict=True)):
+            if rank:
+                best.append(" · ", style="dim")
+            best.append(token, style="bold" if rank == 0 else "")
+            best.append(f" {float(p):.3f}", style="dim")
+        table.add_row(Text(str(f.position)), best)
+    return table
+
+
 def _top(report: AttentionReport, t: TextAttention, n: int) -> RenderableType:
     if t.rollout is not None:
         m, source = t.rollout, "rollout"
@@ -219,10 +234,16 @@ def _draw_text(
     where = f"{report.run}" + (f" ({report.checkpoint})" if report.checkpoint else "")
     console.print(Text(f"{where} · scoring {report.scoring}", style="dim"))
     console.print(Text(f"“{t.text.strip()}”", overflow="fold"))
-    console.print(
-        Text.assemble("prediction: ", (t.label, "bold"), f" ({t.probabilities[t.predicted]:.3f})")
-    )
-    console.print(_prediction(report, t))
+    if t.fills:
+        console.print(Text(f"top-{len(t.fills[0].tokens)} predictions per [MASK]", style="bold"))
+        console.print(_fills(t))
+    else:
+        console.print(
+            Text.assemble(
+                "prediction: ", (t.label, "bold"), f" ({t.probabilities[t.predicted]:.3f})"
+            )
+        )
+        console.print(_prediction(report, t))
 
     total = t.length
     index_width = len(str(min(total, max_tokens) - 1))

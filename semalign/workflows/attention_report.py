@@ -21,7 +21,15 @@ import numpy as np
 if TYPE_CHECKING:
     from semalign.config import AttentionConfig
 
-__all__ = ["ROLLOUT_RULE", "AttentionReport", "TextAttention", "frozen", "is_signed", "rollout"]
+__all__ = [
+    "ROLLOUT_RULE",
+    "AttentionReport",
+    "MaskFill",
+    "TextAttention",
+    "frozen",
+    "is_signed",
+    "rollout",
+]
 
 
 def is_signed(name: str) -> bool:
@@ -46,6 +54,23 @@ def frozen(a: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class MaskFill:
+    """What a masked language model predicts for one ``[MASK]`` token.
+
+    Attributes:
+      position: the token's index in the text (``[CLS]`` is 0).
+      tokens: the ``k`` most probable tokens, most probable first.
+      ids: ``[k]`` int32 their ids.
+      probabilities: ``[k]`` float32 their probabilities.
+    """
+
+    position: int
+    tokens: tuple[str, ...]
+    ids: np.ndarray
+    probabilities: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class TextAttention:
     """Attention of one text, padding removed (``L`` = its token count).
 
@@ -63,6 +88,8 @@ class TextAttention:
       mask: ``[L, L]`` bool, True where query ``i`` may see key ``j`` (causal and
         local-window masks; all True without them).
       rollout: ``[L, L]`` float32 attention rollout over all layers and heads, or None.
+      fills: one :class:`MaskFill` per ``[MASK]`` token of a masked language model's
+        text (``probabilities`` and ``label`` are then the first one's); else empty.
     """
 
     text: str
@@ -75,6 +102,7 @@ class TextAttention:
     weights: np.ndarray
     mask: np.ndarray
     rollout: np.ndarray | None = None
+    fills: tuple[MaskFill, ...] = ()
 
     @property
     def length(self) -> int:

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semalign.data.tokenizer import UNK_ID
+from semalign.data.tokenizer import MASK_ID, UNK_ID
 from semalign.errors import DataError, SemalignError
 from semalign.workflows.attention_report import (
     ROLLOUT_RULE,
     AttentionReport,
+    MaskFill,
     TextAttention,
     frozen,
     is_signed,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ROLLOUT_RULE",
     "AttentionReport",
+    "MaskFill",
     "TextAttention",
     "attention",
     "capture_batch",
@@ -155,6 +157,45 @@ def _tokenize(tokenizer, texts: list[str], max_len: int):
     return out
 
 
+#: Predictions shown per ``[MASK]`` of a masked language model.
+TOP_FILLS = 5
+
+
+def mask_fills(
+    probs: np.ndarray, row: np.ndarray, labels: Sequence[str], text: str, k: int = TOP_FILLS
+) -> tuple[MaskFill, ...]:
+    """The ``k`` most probable tokens at each ``[MASK]`` of one text.
+
+    Args:
+      probs: ``[len, vocab]`` token probabilities at every position.
+      row: ``[len]`` the text's ids.
+      labels: the vocabulary in id order.
+      text: the text, for the message.
+      k: predictions per ``[MASK]``.
+
+    Raises:
+      DataError: the text holds no ``[MASK]``.
+    """
+    where = np.flatnonzero(row == MASK_ID)
+    if where.size == 0:
+        raise DataError(
+            f"{_short(text)!r} holds no [MASK]: a masked language model predicts masked "
+            'tokens; write [MASK] where a word goes, e.g. "the movie was [MASK]."'
+        )
+    fills = []
+    for i in where:
+        top = np.argsort(-probs[i], kind="stable")[:k]
+        fills.append(
+            MaskFill(
+                int(i),
+                tuple(labels[j] for j in top),
+                frozen(top.astype(np.int32)),
+                frozen(probs[i, top].astype(np.float32)),
+            )
+        )
+    return tuple(fills)
+
+
 def capture_batch(model, ids: np.ndarray, task=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run ``model`` on a padded batch and capture every layer's attention.
 
@@ -166,7 +207,8 @@ def capture_batch(model, ids: np.ndarray, task=None) -> tuple[np.ndarray, np.nda
     Returns:
       ``(probabilities [batch, classes], logits [batch, layers, heads, len, len],
       weights [batch, layers, heads, len, len])``, float32 numpy arrays, padding kept
-      (padded keys carry zero weight).
+      (padded keys carry zero weight); a masked language model gives probabilities
+      ``[batch, len, vocab]``, one distribution per position.
     """
     import jax.numpy as jnp
 
@@ -317,7 +359,10 @@ def attention(
         for b, (tokens, row, dropped) in enumerate(chunk):
             n = len(row)
             w = weights[b, :, :, :n, :n]
-            p = probs[b]
+            p, fills = probs[b], ()
+            if p.ndim == 2:  # a distribution per position: what fills each [MASK]
+                fills = mask_fills(p[:n], row, labels, texts[start + b])
+                p = p[fills[0].position]
             out.append(
                 TextAttention(
                     text=texts[start + b],
@@ -330,6 +375,7 @@ def attention(
                     weights=frozen(w[li][:, hi]),
                     mask=frozen(_visible(cfg.attention, n)),
                     rollout=frozen(_rollout(w)) if rollout else None,
+                    fills=fills,
                 )
             )
     return AttentionReport(

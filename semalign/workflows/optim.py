@@ -49,8 +49,23 @@ def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
     return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, warm), main], [warm])
 
 
+def _in_trunk(params):
+    """``params``' tree of bools: True under the model's ``encoder`` (the trunk)."""
+    import jax
+
+    def first(path) -> bool:
+        return bool(path) and getattr(path[0], "key", getattr(path[0], "name", None)) == "encoder"
+
+    return jax.tree_util.tree_map_with_path(lambda path, _: first(path), params)
+
+
 def optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
-    """AdamW (decoupled weight decay on matrices only) after global-norm clipping."""
+    """AdamW (decoupled weight decay on matrices only) after global-norm clipping.
+
+    ``cfg.encoder_lr_scale`` scales the trunk's updates (a smaller learning rate for a
+    pretrained encoder); ``cfg.freeze_encoder`` gives the trunk no update at all (and no
+    optimizer state), and the clip then measures the head's gradients only.
+    """
 
     def decay_mask(params):
         import jax
@@ -63,4 +78,15 @@ def optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransform
             learning_rate(cfg, steps_per_epoch), weight_decay=cfg.weight_decay, mask=decay_mask
         )
     )
-    return optax.chain(*parts)
+    if cfg.encoder_lr_scale != 1.0 and not cfg.freeze_encoder:
+        parts.append(optax.masked(optax.scale(cfg.encoder_lr_scale), _in_trunk))
+    tx = optax.chain(*parts)
+    if not cfg.freeze_encoder:
+        return tx
+
+    def labels(params):
+        import jax
+
+        return jax.tree.map(lambda t: "trunk" if t else "head", _in_trunk(params))
+
+    return optax.multi_transform({"trunk": optax.set_to_zero(), "head": tx}, labels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["model_options", "new_plan", "parse_window", "train_config"]
+__all__ = ["inherit", "model_options", "new_plan", "parse_window", "train_config"]
 
 
 def _value(option: Any) -> str:
@@ -61,6 +61,8 @@ def train_config(o: Mapping[str, Any]):
         min_delta=o["min_delta"],
         restore_best=o["restore_best"],
         seed=o["seed"],
+        freeze_encoder=o.get("freeze_encoder", False),
+        encoder_lr_scale=o.get("encoder_lr_scale", 1.0),
     )
 
 
@@ -84,6 +86,21 @@ def model_options(o: Mapping[str, Any]) -> dict:
             "tie_qk": o["tie_qk"],
         },
     }
+
+
+def inherit(o: Mapping[str, Any], typed: set[str]) -> dict[str, Any]:
+    """``o`` with the options not in ``typed`` taken from the ``init_from`` run's trunk.
+
+    Typed options stay as given; :mod:`semalign.workflows.init_from` refuses those that
+    do not match the source in one line.
+    """
+    from semalign.workflows.init_from import source_options
+
+    out = dict(o)
+    for name, value in source_options(o["init_from"]).items():
+        if name not in typed:
+            out[name] = value
+    return out
 
 
 def new_plan(o: Mapping[str, Any]) -> dict[str, Any]:

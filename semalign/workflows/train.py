@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from semalign import tasks
 from semalign.config import ModelConfig, TrainConfig
-from semalign.data import load_tokenizer, save_tokenizer, tokens_of, train_tokenizer
+from semalign.data import load_tokenizer, save_tokenizer, train_tokenizer
 from semalign.data.fingerprint import check_fingerprint
 from semalign.errors import DataError, RunError
 from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
+from semalign.workflows import init_from as _init_from
 from semalign.workflows.fit import Progress, open_for_resume
 from semalign.workflows.reporting import Reporter, SilentReporter
 
@@ -69,6 +68,8 @@ class TrainRequest:
       mesh: ``"auto"`` (all devices on ``data``) or ``"data=N,model=M"``; None: a mesh
         only when there is more than one device.
       distributed: call ``jax.distributed.initialize()`` first (multi-host).
+      init_from: a run whose trunk and tokenizer a new run starts from (a new head);
+        ignored on resume (:mod:`semalign.workflows.init_from`).
     """
 
     task: str | None = None
@@ -85,6 +86,7 @@ class TrainRequest:
     tensorboard: bool = True
     mesh: str | None = None
     distributed: bool = False
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def _resume(req: TrainRequest, reporter: Reporter) -> tuple[RunPaths, TrainReque
             )
 
     point = open_for_resume(req.resume, req.overrides, same_run)
+    _init_from.check_resume_changes(point.changes)
     saved = point.saved
     spec = tasks.get(saved.get("task", tasks.DEFAULT_TASK))
     changed = ", ".join(f"{k} {old} -> {new}" for k, old, new in point.changes)
@@ -238,6 +241,11 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     check_names(probe)
     mesh = _mesh(req, probe.attention.heads)
     task = spec.load()
+    source = (
+        _init_from.open_source(req.init_from, task.model_config(probe), data)
+        if (req.init_from and progress is None)
+        else None
+    )  # a mismatch fails before any folder
     splits = _load_splits(task, data)  # bad data fails before a run folder is made
     seen = task.fingerprint(data, {s: getattr(splits, s) for s in SPLITS})
     if progress is not None:
@@ -261,15 +269,20 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
         name = req.name or default_run_name(*task.run_name(data, scoring))
         run = create_run(req.runs_dir, name, overwrite=req.overwrite)
         write_json(run.data, seen)
-        tokenizer = train_tokenizer(
-            task.corpus(splits.train),
-            vocab_size=data.vocab_size,
-            kind=data.tokenizer,
-            lowercase=data.lowercase,
+        tokenizer = (
+            source.tokenizer
+            if source
+            else train_tokenizer(
+                task.corpus(splits.train),
+                vocab_size=data.vocab_size,
+                kind=data.tokenizer,
+                lowercase=data.lowercase,
+            )
         )
         save_tokenizer(tokenizer, run.tokenizer)
         classes = task.classes(splits.train)
         write_json(run.labels, list(classes))
+    req = dataclasses.replace(req, init_from=source)  # the opened source travels to _fit
     return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh)
 
 
@@ -308,6 +321,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         write_run_config,
     )
     from semalign.workflows.optim import learning_rate, optimizer
+    from semalign.workflows.probe import attention_image, probe_sentence
     from semalign.workflows.steps import Steps
 
     spec, cfg, data = task.spec, req.train, req.data
@@ -319,7 +333,10 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             max_len=data.max_len,
         )
     )
-    write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg)
+    model = task.build(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
+    record = _init_from.copy_trunk(model, req.init_from) if req.init_from else None
+    extras = _init_from.run_extras(run, record)
+    write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg, **extras)
     enc = {s: task.encode_with(data, getattr(splits, s), tokenizer, classes) for s in SPLITS}
 
     def batches(split: str, *, shuffle: bool, epoch: int = 0):
@@ -329,7 +346,6 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
 
     first = batches("train", shuffle=True)
     steps_per_epoch = len(first)
-    model = task.build(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
     opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
     progress = restore_progress(run, progress, model, opt)
     steps = Steps(
@@ -367,7 +383,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             "mesh": None if mesh is None else dict(mesh.shape),
         }
     )
-    probe = _probe_sentence(task.corpus(splits.validation), tokenizer, data.max_len)
+    probe = probe_sentence(task.corpus(splits.validation), tokenizer, data.max_len)
     objective = Objective(
         evaluate=lambda s, bs: evaluate_batches(task, s, bs, classes),
         score=task.score,
@@ -375,7 +391,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         tokens=task.tokens,
         higher_is_better=spec.higher_is_better,
         test_record=task.test_record,
-        after_epoch=lambda m, tr, step: _attention_image(tr, m, probe, step, run.root.name),
+        after_epoch=lambda m, tr, step: attention_image(tr, m, probe, step, run.root.name),
     )
     out = fit(
         cfg=cfg,
@@ -412,24 +428,3 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         served=out.served,
         served_epoch=out.served_epoch,
     )
-
-
-def _probe_sentence(texts, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
-    # A fixed, short validation text whose attention is drawn into TensorBoard each epoch.
-    from semalign.data import encode_texts
-
-    texts = sorted(texts, key=len)
-    text = texts[len(texts) // 10] if texts else "a"
-    length = min(max_len, 24)
-    return encode_texts(tokenizer, [text], max_len=length)[0], tokens_of(tokenizer, text, length)
-
-
-def _attention_image(tracker, model, probe, step: int, title: str) -> None:
-    from semalign.tracking.plotting import attention_figure, figure_to_rgb
-
-    ids, tokens = probe
-    model.eval()
-    captures = model.encoder(ids[None], capture=True)[2]
-    weights = np.asarray(captures[0].weights[0, 0])
-    fig = attention_figure(weights, tokens, tokens, title=f"{title}: layer 1, head 1")
-    tracker.image("attention/layer1_head1", step, figure_to_rgb(fig))

@@ -1,0 +1,1 @@
+"""Masked-language-model pretraining: BERT-style masks, output tied to the embedding."""
