@@ -118,6 +118,11 @@ def compare(ctx: typer.Context, **options: Any) -> None:
         from semalign.workflows.options import new_plan
         from semalign.workflows.train import TrainRequest
 
+        if options.get("init_from"):
+            raise ValueError(
+                "compare trains every scoring from scratch, and a trunk from --init-from "
+                "fixes the scoring to its own: fine-tune it with `semalign train --init-from`"
+            )
         # The plan of a run of the first scoring; the study sets each run's scoring.
         plan = new_plan({**options, "scoring": "dot"})
         base = TrainRequest(
