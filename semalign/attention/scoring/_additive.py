@@ -63,7 +63,7 @@ def _scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _additive_blocked(a: jax.Array, c: jax.Array, v: jax.Array, block: int) -> jax.Array:
-    return map_key_blocks(lambda x, y: _scores(x, y, v), a, c, block)
+    return map_key_blocks(lambda x, y: _scores(x, y, v), a, c, block, a.size)
 
 
 def _additive_fwd(a: jax.Array, c: jax.Array, v: jax.Array, block: int):
@@ -90,7 +90,7 @@ def _additive_bwd(block: int, res: tuple[jax.Array, ...], g: jax.Array):
         return (da + jnp.sum(t, axis=2) * v, dv), jnp.sum(t, axis=1) * v
 
     init = (jnp.zeros_like(a), jnp.zeros_like(v))
-    (da, dv), dc = scan_key_blocks(step, init, c, g.astype(a.dtype), block)
+    (da, dv), dc = scan_key_blocks(step, init, c, g.astype(a.dtype), block, a.size)
     return da, dc, dv
 
 

@@ -48,6 +48,7 @@ def map_key_blocks(
     q: jax.Array,
     k: jax.Array,
     block: int,
+    per_key: int | None = None,
 ) -> jax.Array:
     """Apply ``fn(q, k_block) -> [b, h, q, block]`` over key blocks and stitch the result.
 
@@ -61,16 +62,34 @@ def map_key_blocks(
       k: ``[batch, k_len, heads, d]``.
       block: keys per block; when ``k_len <= block`` (or is symbolic, as in an export)
         ``fn`` runs once on all keys.
+      per_key: elements of ``fn``'s pairwise term per key (``b · q · h · d``); when
+        given, blocks are cut to :func:`cache_block` keys.
 
     Returns:
       ``[batch, heads, q_len, k_len]``.
 
     """
     k_len = k.shape[1]
-    if not isinstance(k_len, int) or k_len <= block:
+    if not isinstance(k_len, int):
+        return fn(q, k)
+    if per_key is not None:
+        block = cache_block(block, per_key)
+    if k_len <= block:
         return fn(q, k)
     out = jax.lax.map(jax.checkpoint(lambda kb: fn(q, kb)), split_keys(k, block))
     return merge_scores(out, k_len)
+
+
+#: Elements of one block's ``[b, q, block, h, d]`` term: blocks of keys are cut to about
+#: this (2 MiB of float32, cache-sized), at least 8 keys and at most the configured block.
+#: Measured on a 2-core Xeon at ``[2, 128, ·, 4, 64]``: blocks of 8 keys made l1's
+#: backward ~10x faster than one block of 128.
+BLOCK_ELEMENTS = 1 << 19
+
+
+def cache_block(block: int, per_key: int) -> int:
+    """Keys per block: ``block`` cut so one block's term holds ~:data:`BLOCK_ELEMENTS`."""
+    return max(1, min(block, max(8, BLOCK_ELEMENTS // max(per_key, 1))))
 
 
 def scan_key_blocks(
@@ -79,6 +98,7 @@ def scan_key_blocks(
     k: jax.Array,
     g: jax.Array,
     block: int,
+    per_key: int,
 ) -> tuple[Any, jax.Array]:
     """Walk key blocks with the matching blocks of a score cotangent (a backward pass).
 
@@ -88,14 +108,15 @@ def scan_key_blocks(
       init: the initial carry (the query-side gradients, accumulated over blocks).
       k: ``[batch, k_len, heads, d]``.
       g: ``[batch, heads, q_len, k_len]``.
-      block: keys per block.
+      block: the configured keys per block (the most a step takes).
+      per_key: elements of one step's pairwise term per key (``b · q · h · d``).
 
     Returns:
       ``(carry, dk [batch, k_len, heads, d])``.
 
     """
     k_len = k.shape[1]
-    block = min(block, k_len)
+    block = min(cache_block(block, per_key), k_len)
     carry, dk = jax.lax.scan(
         lambda c, xs: step(c, *xs), init, (split_keys(k, block), split_scores(g, block))
     )

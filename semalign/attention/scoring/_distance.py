@@ -45,14 +45,30 @@ def l1_logits(q: jax.Array, k: jax.Array, *, block: int = 128) -> jax.Array:
     The backward pass is written per key block (:func:`_l1_bwd`): autodiff's own costs
     6–12 forwards. ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
     """
-    if not isinstance(k.shape[1], int):  # symbolic length (export): no blocks, no backward
-        return l1_naive(q, k)
+    if not isinstance(k.shape[1], int):  # symbolic length: an export (see l1_min_form)
+        return l1_min_form(q, k)
     return _l1_blocked(q, k, block)
+
+
+def l1_min_form(q: jax.Array, k: jax.Array) -> jax.Array:
+    """The same scores by ``|x − y| = x + y − 2·min(x, y)``, laid out ``[b, h, d, q, k]``.
+
+    The form the exported graph uses: onnxruntime runs its broadcast ``Min`` and a
+    ``ReduceSum`` over the middle axis about 1.6x faster than ``Sub`` + ``ReduceL1`` over
+    ``[b, q, k, h, d]`` (measured at batch 32 x 128). Same numbers up to float rounding.
+    ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
+    """
+    qt = q.transpose(0, 2, 3, 1)[..., None]  # [b, h, d, q, 1]
+    kt = k.transpose(0, 2, 3, 1)[..., None, :]  # [b, h, d, 1, k]
+    sq = jnp.sum(q, axis=-1).transpose(0, 2, 1)[..., None]  # [b, h, q, 1]
+    sk = jnp.sum(k, axis=-1).transpose(0, 2, 1)[:, :, None]  # [b, h, 1, k]
+    total = sq + sk - 2.0 * jnp.sum(jnp.minimum(qt, kt), axis=2)
+    return -total / math.sqrt(q.shape[-1])
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _l1_blocked(q: jax.Array, k: jax.Array, block: int) -> jax.Array:
-    return map_key_blocks(l1_naive, q, k, block)
+    return map_key_blocks(l1_naive, q, k, block, q.size)
 
 
 def _l1_fwd(q: jax.Array, k: jax.Array, block: int):
@@ -73,7 +89,7 @@ def _l1_bwd(block: int, res: tuple[jax.Array, jax.Array], g: jax.Array):
         t = gb.transpose(0, 2, 3, 1)[..., None] * sign
         return dq - jnp.sum(t, axis=2), jnp.sum(t, axis=1)
 
-    return scan_key_blocks(step, jnp.zeros_like(q), k, g.astype(q.dtype), block)
+    return scan_key_blocks(step, jnp.zeros_like(q), k, g.astype(q.dtype), block, q.size)
 
 
 _l1_blocked.defvjp(_l1_fwd, _l1_bwd)
