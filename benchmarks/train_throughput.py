@@ -462,11 +462,12 @@ def plan(
                 groups.append((kpy, [xla], {}))
         phases.append((f"{size}: semalign vs Keras", groups))
     if not a.quick and not a.no_scorings:
-        arms = [Arm(s, "semalign", "D64H4", scoring=s) for s in SCORINGS]
+        names = [s for s in a.scorings.split(",") if s]
+        arms = [Arm(s, "semalign", "D64H4", scoring=s) for s in names]
         py2, _, env = two_devices("D64H4", py)
         proposed = [
             Arm(f"{s} proposed", "semalign", "D64H4", scoring=s, chunk=0, microbatch=2, devices=2)
-            for s in SCORINGS
+            for s in names
         ]
         groups = [(py, arms, {}), (py2, proposed, env)]
         if kpy:
@@ -576,6 +577,7 @@ def main() -> None:
         "--no-variants", action="store_true", help="only Keras, the defaults and the proposal"
     )
     p.add_argument("--no-scorings", action="store_true", help="skip the per-scoring phase")
+    p.add_argument("--scorings", default=",".join(SCORINGS), help="per-scoring phase: these")
     p.add_argument("--no-padding", action="store_true", help="skip the IMDB padding count")
     p.add_argument("--padding-only", action="store_true", help="only count the IMDB padding")
     p.add_argument("--sizes", default=",".join(SIZES), help="keys of SIZES, comma-separated")

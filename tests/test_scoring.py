@@ -9,7 +9,7 @@ import pytest
 import reference
 from flax import nnx
 
-from semalign.attention import attend, build_mask, scoring
+from semalign.attention import attend, build_mask, masked_softmax, scoring
 from semalign.attention.scoring._diff_transformer import lambda_init, rms_norm
 
 ALL = scoring.available()
@@ -314,3 +314,25 @@ def test_chunked_path_equals_batched_forward_capture_and_grad(name, chunk):
     ]
     for a, b in zip(*(jax.tree.leaves(g) for g in g_params), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_l1_export_form_equals_reference():
+    """The Min identity the exported graph uses gives the same scores."""
+    from semalign.attention.scoring._distance import l1_min_form
+
+    q, k, v, valid = inputs(6)
+    want = reference.attention("l1", q, k, v, np.ones((1, 1, LQ, LK), bool), {})[0]
+    np.testing.assert_allclose(jax.jit(l1_min_form)(q, k), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["dot", "diff-transformer"])
+def test_dot_forms_sum_to_the_weights(name):
+    """Σ c_m softmax(form_m) is the scoring's own attention weights."""
+    s = make(name)
+    q, k, _, valid = inputs(7)
+    mask = mask_for("padding", valid, LQ, LK)
+    total = 0.0
+    for form, c in s.dot_forms(jnp.asarray(q), jnp.asarray(k)):
+        logits = jnp.einsum("bqhd,bkhd->bhqk", form.q, form.k) * form.scale
+        total = total + c * masked_softmax(logits, mask)
+    np.testing.assert_allclose(total, s.weights(q, k, mask)[1], atol=1e-6, rtol=0)

@@ -8,6 +8,7 @@ that owns parameters (if any) and tells :func:`semalign.attention.attend` how to
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 from flax import nnx
@@ -49,6 +50,14 @@ class Scoring(nnx.Module):
     def dot_form(self, q: jax.Array, k: jax.Array) -> DotForm:
         """The same scores as ``scale * q'·k' + bias`` (softmax-equivalent)."""
         raise NotImplementedError(f"{type(self).__name__} has no dot-product form")
+
+    def dot_forms(self, q: jax.Array, k: jax.Array) -> tuple[tuple[DotForm, Any], ...]:
+        """The weights as ``Σ_m c_m · softmax(form_m)``: ``((form, c), ...)``.
+
+        One term, ``(dot_form, 1)``, unless a scoring mixes several softmaxes
+        (DIFF-Transformer); an exported graph runs each term as one fused attention.
+        """
+        return ((self.dot_form(q, k), 1.0),)
 
     def weights(
         self, q: jax.Array, k: jax.Array, mask: jax.Array | None

@@ -1,12 +1,46 @@
-"""Scores computed one block of keys at a time, for scorings with no matmul form."""
+"""Scores computed one block of keys at a time, for scorings with no matmul form.
+
+The forward pass maps a per-block score function over key blocks; the scorings that use
+it (``l1``, ``additive``) give their own backward pass (``jax.custom_vjp``) that walks the
+same blocks with :func:`scan_key_blocks`, so neither direction holds more than one
+``[b, q, block, h, d]`` intermediate.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+
+def split_keys(x: jax.Array, block: int) -> jax.Array:
+    """``[b, k, ...] -> [n, b, block, ...]``, the key axis zero-padded to ``n * block``."""
+    n = math.ceil(x.shape[1] / block)
+    pad = [(0, 0), (0, n * block - x.shape[1])] + [(0, 0)] * (x.ndim - 2)
+    x = jnp.pad(x, pad)
+    return jnp.moveaxis(x.reshape(x.shape[0], n, block, *x.shape[2:]), 1, 0)
+
+
+def merge_keys(blocks: jax.Array, k_len: int) -> jax.Array:
+    """Inverse of :func:`split_keys`: ``[n, b, block, ...] -> [b, k_len, ...]``."""
+    x = jnp.moveaxis(blocks, 0, 1)
+    return x.reshape(x.shape[0], -1, *x.shape[3:])[:, :k_len]
+
+
+def split_scores(s: jax.Array, block: int) -> jax.Array:
+    """``[b, h, q, k] -> [n, b, h, q, block]``, the key axis zero-padded."""
+    n = math.ceil(s.shape[-1] / block)
+    s = jnp.pad(s, [(0, 0)] * 3 + [(0, n * block - s.shape[-1])])
+    return jnp.moveaxis(s.reshape(*s.shape[:3], n, block), 3, 0)
+
+
+def merge_scores(blocks: jax.Array, k_len: int) -> jax.Array:
+    """Inverse of :func:`split_scores`: ``[n, b, h, q, block] -> [b, h, q, k_len]``."""
+    out = jnp.moveaxis(blocks, 0, 3)  # [b, h, q, n, block]
+    return out.reshape(*out.shape[:3], -1)[..., :k_len]
 
 
 def map_key_blocks(
@@ -14,29 +48,76 @@ def map_key_blocks(
     q: jax.Array,
     k: jax.Array,
     block: int,
+    per_key: int | None = None,
 ) -> jax.Array:
     """Apply ``fn(q, k_block) -> [b, h, q, block]`` over key blocks and stitch the result.
 
-    Each block is rematerialised in the backward pass (``jax.checkpoint``), so neither
-    direction holds more than ``[b, q, block, h, d]`` of intermediates at once: memory is
-    O(L·block·d) instead of O(L²·d).
+    Each block is rematerialised if autodiff goes through it (``jax.checkpoint``), so
+    neither direction holds more than ``[b, q, block, h, d]`` of intermediates at once:
+    memory is O(L·block·d) instead of O(L²·d).
 
     Args:
       fn: scores of all queries against one key block.
       q: ``[batch, q_len, heads, d]``.
       k: ``[batch, k_len, heads, d]``.
-      block: keys per block; when ``k_len <= block`` ``fn`` runs once on all keys.
+      block: keys per block; when ``k_len <= block`` (or is symbolic, as in an export)
+        ``fn`` runs once on all keys.
+      per_key: elements of ``fn``'s pairwise term per key (``b · q · h · d``); when
+        given, blocks are cut to :func:`cache_block` keys.
 
     Returns:
       ``[batch, heads, q_len, k_len]``.
 
     """
     k_len = k.shape[1]
-    if not isinstance(k_len, int) or k_len <= block:
+    if not isinstance(k_len, int):
         return fn(q, k)
-    n = math.ceil(k_len / block)
-    k = jnp.pad(k, ((0, 0), (0, n * block - k_len), (0, 0), (0, 0)))
-    blocks = jnp.moveaxis(k.reshape(k.shape[0], n, block, *k.shape[2:]), 1, 0)
-    out = jax.lax.map(jax.checkpoint(lambda kb: fn(q, kb)), blocks)  # [n, b, h, q, block]
-    out = jnp.moveaxis(out, 0, 3)  # [b, h, q, n, block]
-    return out.reshape(*out.shape[:3], n * block)[..., :k_len]
+    if per_key is not None:
+        block = cache_block(block, per_key)
+    if k_len <= block:
+        return fn(q, k)
+    out = jax.lax.map(jax.checkpoint(lambda kb: fn(q, kb)), split_keys(k, block))
+    return merge_scores(out, k_len)
+
+
+#: Elements of one block's ``[b, q, block, h, d]`` term: blocks of keys are cut to about
+#: this (2 MiB of float32, cache-sized), at least 8 keys and at most the configured block.
+#: Measured on a 2-core Xeon at ``[2, 128, ·, 4, 64]``: blocks of 8 keys made l1's
+#: backward ~10x faster than one block of 128.
+BLOCK_ELEMENTS = 1 << 19
+
+
+def cache_block(block: int, per_key: int) -> int:
+    """Keys per block: ``block`` cut so one block's term holds ~:data:`BLOCK_ELEMENTS`."""
+    return max(1, min(block, max(8, BLOCK_ELEMENTS // max(per_key, 1))))
+
+
+def scan_key_blocks(
+    step: Callable[[Any, jax.Array, jax.Array], tuple[Any, jax.Array]],
+    init: Any,
+    k: jax.Array,
+    g: jax.Array,
+    block: int,
+    per_key: int,
+) -> tuple[Any, jax.Array]:
+    """Walk key blocks with the matching blocks of a score cotangent (a backward pass).
+
+    Args:
+      step: ``(carry, k_block [b, block, h, d], g_block [b, h, q, block]) -> (carry,
+        dk_block [b, block, h, d])``; padded keys come with zero cotangents.
+      init: the initial carry (the query-side gradients, accumulated over blocks).
+      k: ``[batch, k_len, heads, d]``.
+      g: ``[batch, heads, q_len, k_len]``.
+      block: the configured keys per block (the most a step takes).
+      per_key: elements of one step's pairwise term per key (``b · q · h · d``).
+
+    Returns:
+      ``(carry, dk [batch, k_len, heads, d])``.
+
+    """
+    k_len = k.shape[1]
+    block = min(cache_block(block, per_key), k_len)
+    carry, dk = jax.lax.scan(
+        lambda c, xs: step(c, *xs), init, (split_keys(k, block), split_scores(g, block))
+    )
+    return carry, merge_keys(dk, k_len)

@@ -94,6 +94,13 @@ class DiffTransformer(Scoring):
         a, b = self._two_logits(q, k)
         return a - self.lam.astype(a.dtype) * b
 
+    def dot_forms(  # noqa: D102
+        self, q: jax.Array, k: jax.Array
+    ) -> tuple[tuple[DotForm, jax.Array | float], ...]:
+        (q1, q2), (k1, k2) = split_halves(q), split_halves(k)
+        s = self._scale()
+        return ((DotForm(q=q1, k=k1, scale=s), 1.0), (DotForm(q=q2, k=k2, scale=s), -self.lam))
+
     def weights(  # noqa: D102
         self, q: jax.Array, k: jax.Array, mask: jax.Array | None
     ) -> tuple[jax.Array, jax.Array]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 
 from semalign.attention import DotForm
 from semalign.attention.scoring._base import FunctionScoring
-from semalign.attention.scoring._blocks import map_key_blocks
+from semalign.attention.scoring._blocks import map_key_blocks, scan_key_blocks
 from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 
@@ -41,9 +42,57 @@ def l1_naive(q: jax.Array, k: jax.Array) -> jax.Array:
 def l1_logits(q: jax.Array, k: jax.Array, *, block: int = 128) -> jax.Array:
     """``−Σ|q_i − k_j| / √d`` computed in key blocks (memory O(L·block·d)).
 
+    The backward pass is written per key block (:func:`_l1_bwd`): autodiff's own costs
+    6–12 forwards. ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
+    """
+    if not isinstance(k.shape[1], int):  # symbolic length: an export (see l1_min_form)
+        return l1_min_form(q, k)
+    return _l1_blocked(q, k, block)
+
+
+def l1_min_form(q: jax.Array, k: jax.Array) -> jax.Array:
+    """The same scores by ``|x − y| = x + y − 2·min(x, y)``, laid out ``[b, h, d, q, k]``.
+
+    The form the exported graph uses: onnxruntime runs its broadcast ``Min`` and a
+    ``ReduceSum`` over the middle axis about 1.6x faster than ``Sub`` + ``ReduceL1`` over
+    ``[b, q, k, h, d]`` (measured at batch 32 x 128). Same numbers up to float rounding.
     ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
     """
-    return map_key_blocks(l1_naive, q, k, block)
+    qt = q.transpose(0, 2, 3, 1)[..., None]  # [b, h, d, q, 1]
+    kt = k.transpose(0, 2, 3, 1)[..., None, :]  # [b, h, d, 1, k]
+    sq = jnp.sum(q, axis=-1).transpose(0, 2, 1)[..., None]  # [b, h, q, 1]
+    sk = jnp.sum(k, axis=-1).transpose(0, 2, 1)[:, :, None]  # [b, h, 1, k]
+    total = sq + sk - 2.0 * jnp.sum(jnp.minimum(qt, kt), axis=2)
+    return -total / math.sqrt(q.shape[-1])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _l1_blocked(q: jax.Array, k: jax.Array, block: int) -> jax.Array:
+    return map_key_blocks(l1_naive, q, k, block, q.size)
+
+
+def _l1_fwd(q: jax.Array, k: jax.Array, block: int):
+    return _l1_blocked(q, k, block), (q, k)
+
+
+def _l1_bwd(block: int, res: tuple[jax.Array, jax.Array], g: jax.Array):
+    """``dq_i = −Σ_j g_ij sign(q_i − k_j)/√d``, ``dk_j = Σ_i g_ij sign(q_i − k_j)/√d``.
+
+    At a tie (``q_i = k_j`` in a coordinate) the sign is +1, as JAX's own ``|x|'`` at 0.
+    One ``[b, q, block, h, d]`` term per step.
+    """
+    q, k = res
+    scale = 1.0 / math.sqrt(q.shape[-1])
+
+    def step(dq, kb, gb):
+        sign = jnp.where(q[:, :, None] - kb[:, None] >= 0, scale, -scale)
+        t = gb.transpose(0, 2, 3, 1)[..., None] * sign
+        return dq - jnp.sum(t, axis=2), jnp.sum(t, axis=1)
+
+    return scan_key_blocks(step, jnp.zeros_like(q), k, g.astype(q.dtype), block, q.size)
+
+
+_l1_blocked.defvjp(_l1_fwd, _l1_bwd)
 
 
 def _build_l1(c: BuildContext) -> FunctionScoring:

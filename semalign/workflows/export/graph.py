@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign.attention import MASK_VALUE, Capture, build_mask, row_has_keys
+from semalign.attention import MASK_VALUE, Capture, DotForm, build_mask, row_has_keys
 from semalign.attention.scoring import Scoring
 from semalign.nn.layers import MultiHeadAttention
 from semalign.workflows.export.onnx import DEFAULT_OPSET
@@ -56,16 +56,19 @@ def _form_logits(scorer: Scoring, q: jax.Array, k: jax.Array) -> jax.Array:
     return logits if form.bias is None else logits + form.bias
 
 
-def _native(scorer: Scoring, q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array):
+def _native(form: DotForm, v: jax.Array, bias: jax.Array):
     """One fused attention call (ONNX ``Attention`` at opset >= 23): ``[b, q, h, d_v]``."""
-    form = scorer.dot_form(q, k)
+    q_len, k_len = form.q.shape[1], form.k.shape[1]
+    if form.k.shape[-1] < v.shape[-1]:  # DIFF-Transformer's halves: widen q and k with zeros
+        pad = ((0, 0), (0, 0), (0, 0), (0, v.shape[-1] - form.k.shape[-1]))
+        form = DotForm(q=jnp.pad(form.q, pad), k=jnp.pad(form.k, pad), scale=form.scale)
     # nnx.dot_product_attention scales by 1/sqrt(width); fold the form's own scale in.
     factor = form.scale * math.sqrt(form.q.shape[-1])
     fq = form.q if factor == 1.0 else form.q * jnp.asarray(factor, form.q.dtype)
     if form.bias is not None:
         bias = bias + form.bias
     # onnxruntime wants the mask's query axis spelled out.
-    bias = jnp.broadcast_to(bias, (bias.shape[0], bias.shape[1], q.shape[1], k.shape[1]))
+    bias = jnp.broadcast_to(bias, (bias.shape[0], bias.shape[1], q_len, k_len))
     d_v, width = v.shape[-1], form.k.shape[-1]
     if width > d_v:  # differential widens q and k; the converter wants v as wide
         v = jnp.pad(v, ((0, 0), (0, 0), (0, 0), (0, width - d_v)))
@@ -113,11 +116,16 @@ class OnnxAttention(nnx.Module):
             heads = slice(start, start + count)
             qh, kh, vh = q[:, :, heads], k[:, :, heads], v[:, :, heads]
             logits = w = None
-            if not _softmax_of_logits(scorer):
+            if scorer.fusable and self.native and not capture:
+                # Σ_m c_m softmax(form_m) V: one fused operator per softmax term.
+                out = None
+                for form, c in scorer.dot_forms(qh, kh):
+                    o = _native(form, vh, bias)
+                    o = o if isinstance(c, float) and c == 1.0 else o * c.astype(o.dtype)
+                    out = o if out is None else out + o
+            elif not _softmax_of_logits(scorer):
                 logits, w = scorer.weights(qh, kh, mask)
                 out = _weighted_sum(w, vh)
-            elif scorer.fusable and self.native and not capture:
-                out = _native(scorer, qh, kh, vh, bias)
             else:
                 logits = _form_logits(scorer, qh, kh) if scorer.fusable else scorer(qh, kh)
                 w = jax.nn.softmax(logits.astype(jnp.float32) + bias, axis=-1)
