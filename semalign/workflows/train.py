@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from semalign import tasks
 from semalign.config import ModelConfig, TrainConfig
-from semalign.data import load_tokenizer, save_tokenizer, tokens_of, train_tokenizer
+from semalign.data import load_tokenizer, save_tokenizer, train_tokenizer
 from semalign.data.fingerprint import check_fingerprint
 from semalign.errors import DataError, RunError
 from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
-from semalign.workflows.fit import Progress, open_for_resume
+from semalign.workflows import hosts
 from semalign.workflows.reporting import Reporter, SilentReporter
+from semalign.workflows.resume import Progress, interrupted, open_for_resume
 
 __all__ = [
     "DATA_DEPENDENT",
@@ -259,18 +258,31 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
         if not isinstance(scoring, str):
             scoring = ",".join(scoring)
         name = req.name or default_run_name(*task.run_name(data, scoring))
-        run = create_run(req.runs_dir, name, overwrite=req.overwrite)
-        write_json(run.data, seen)
-        tokenizer = train_tokenizer(
-            task.corpus(splits.train),
-            vocab_size=data.vocab_size,
-            kind=data.tokenizer,
-            lowercase=data.lowercase,
-        )
-        save_tokenizer(tokenizer, run.tokenizer)
-        classes = task.classes(splits.train)
-        write_json(run.labels, list(classes))
-    return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh)
+
+        # Process 0 writes the run's files; the others wait, then read what it wrote.
+        def make() -> str:
+            return str(create_run(req.runs_dir, name, overwrite=req.overwrite).root)
+
+        run = RunPaths(hosts.from_lead(make))
+        if hosts.is_lead():
+            write_json(run.data, seen)
+            tokenizer = train_tokenizer(
+                task.corpus(splits.train),
+                vocab_size=data.vocab_size,
+                kind=data.tokenizer,
+                lowercase=data.lowercase,
+            )
+            save_tokenizer(tokenizer, run.tokenizer)
+            classes = task.classes(splits.train)
+            write_json(run.labels, list(classes))
+        hosts.barrier("run folder")
+        if not hosts.is_lead():
+            tokenizer = load_tokenizer(run.tokenizer)
+            classes = tuple(read_json(run.labels))
+    try:
+        return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh)
+    except KeyboardInterrupt:
+        raise interrupted(run) from None  # says what the run kept
 
 
 def _mesh(req: TrainRequest, heads: int):
@@ -279,7 +291,7 @@ def _mesh(req: TrainRequest, heads: int):
     from semalign import sharding
 
     if req.distributed:
-        jax.distributed.initialize()  # coordinator and ranks from the usual environment
+        hosts.initialize()  # coordinator and ranks from the environment
     if req.mesh is None and jax.device_count() == 1:
         return None
     spec = sharding.parse_mesh(req.mesh, jax.device_count())
@@ -296,7 +308,6 @@ def _load_splits(task, data):
 
 def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh) -> TrainResult:
     # JAX is imported here, not at module import: building a request stays cheap.
-    import jax
     from flax import nnx
 
     from semalign.workflows.evaluate import evaluate_batches
@@ -308,6 +319,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         write_run_config,
     )
     from semalign.workflows.optim import learning_rate, optimizer
+    from semalign.workflows.probe import attention_image, probe_sentence
     from semalign.workflows.steps import Steps
 
     spec, cfg, data = task.spec, req.train, req.data
@@ -319,7 +331,8 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             max_len=data.max_len,
         )
     )
-    write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg)
+    if hosts.is_lead():
+        write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg)
     enc = {s: task.encode_with(data, getattr(splits, s), tokenizer, classes) for s in SPLITS}
 
     def batches(split: str, *, shuffle: bool, epoch: int = 0):
@@ -367,7 +380,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             "mesh": None if mesh is None else dict(mesh.shape),
         }
     )
-    probe = _probe_sentence(task.corpus(splits.validation), tokenizer, data.max_len)
+    probe = probe_sentence(task.corpus(splits.validation), tokenizer, data.max_len)
     objective = Objective(
         evaluate=lambda s, bs: evaluate_batches(task, s, bs, classes),
         score=task.score,
@@ -375,7 +388,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         tokens=task.tokens,
         higher_is_better=spec.higher_is_better,
         test_record=task.test_record,
-        after_epoch=lambda m, tr, step: _attention_image(tr, m, probe, step, run.root.name),
+        after_epoch=lambda m, tr, step: attention_image(tr, m, probe, step, run.root.name),
     )
     out = fit(
         cfg=cfg,
@@ -392,7 +405,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         reporter=reporter,
         steps_per_epoch=steps_per_epoch,
         stop_after=req.stop_after,
-        lead=jax.process_index() == 0,
+        lead=hosts.is_lead(),
         tensorboard=req.tensorboard,
         lr_at=learning_rate(cfg, steps_per_epoch),
     )
@@ -412,24 +425,3 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         served=out.served,
         served_epoch=out.served_epoch,
     )
-
-
-def _probe_sentence(texts, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
-    # A fixed, short validation text whose attention is drawn into TensorBoard each epoch.
-    from semalign.data import encode_texts
-
-    texts = sorted(texts, key=len)
-    text = texts[len(texts) // 10] if texts else "a"
-    length = min(max_len, 24)
-    return encode_texts(tokenizer, [text], max_len=length)[0], tokens_of(tokenizer, text, length)
-
-
-def _attention_image(tracker, model, probe, step: int, title: str) -> None:
-    from semalign.tracking.plotting import attention_figure, figure_to_rgb
-
-    ids, tokens = probe
-    model.eval()
-    captures = model.encoder(ids[None], capture=True)[2]
-    weights = np.asarray(captures[0].weights[0, 0])
-    fig = attention_figure(weights, tokens, tokens, title=f"{title}: layer 1, head 1")
-    tracker.image("attention/layer1_head1", step, figure_to_rgb(fig))
