@@ -13,6 +13,7 @@ loadable pair.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -130,6 +131,8 @@ def write(directory: Path, tag: str, items: dict[str, Any], *, primary: bool = T
         reason = _io_failure(err)
         if reason is None:
             raise
+        with contextlib.suppress(Exception):
+            ckptr.wait_until_finished()  # items still being written land before removal
         if primary:
             shutil.rmtree(directory / tag, ignore_errors=True)
         raise CheckpointWriteError(tag, reason, read_pointers(directory).get("last")) from None
