@@ -34,11 +34,26 @@ def logits(name: str, q: np.ndarray, k: np.ndarray, p: dict) -> np.ndarray:
                     elif name == "diff-transformer":
                         half = d // 2
                         sc = 1 / math.sqrt(half)
-                        s = (qi[:half] @ kj[:half]) * sc - p["lam"] * (qi[half:] @ kj[half:]) * sc
+                        lam = diff_lambda(p)
+                        s = (qi[:half] @ kj[:half]) * sc - lam * (qi[half:] @ kj[half:]) * sc
                     else:
                         raise KeyError(name)
                     out[bb, hh, i, j] = s
     return out
+
+
+def diff_lambda_init(depth: int) -> float:
+    """Ye et al. 2024: λ_init = 0.8 − 0.6·exp(−0.3·(l − 1)), ``l`` counted from 1."""
+    return 0.8 - 0.6 * math.exp(-0.3 * (depth - 1))
+
+
+def diff_lambda(p: dict) -> float:
+    """λ = exp(λ_q1·λ_k1) − exp(λ_q2·λ_k2) + λ_init, in float64."""
+    return (
+        math.exp(float(np.dot(p["lambda_q1"], p["lambda_k1"])))
+        - math.exp(float(np.dot(p["lambda_q2"], p["lambda_k2"])))
+        + diff_lambda_init(p["depth"])
+    )
 
 
 def softmax(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -62,11 +77,12 @@ def attention(name: str, q, k, v, mask, p: dict) -> tuple[np.ndarray, np.ndarray
         sc = 1 / math.sqrt(half)
         a = np.einsum("bqhd,bkhd->bhqk", q[..., :half], k[..., :half]) * sc
         b = np.einsum("bqhd,bkhd->bhqk", q[..., half:], k[..., half:]) * sc
-        w = softmax(a, mask) - p["lam"] * softmax(b, mask)
+        w = softmax(a, mask) - diff_lambda(p) * softmax(b, mask)
     else:
         w = softmax(lg, mask)
     out = np.einsum("bhqk,bkhd->bqhd", w, v)
     if name == "diff-transformer":
+        # Per-head RMSNorm over the head's width (eps 1e-5), then × (1 − λ_init).
         rms = np.sqrt(np.mean(out**2, axis=-1, keepdims=True) + 1e-5)
-        out = out / rms * p["gain"] * (1 - p["lambda_init"])
+        out = out / rms * p["norm_gain"] * (1 - diff_lambda_init(p["depth"]))
     return lg, w, out

@@ -66,6 +66,31 @@ def test_batch_one_length_one_and_grads_finite(name):
     assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
 
 
+@pytest.mark.parametrize("name", scoring.available())
+def test_gradients_match_central_differences(name):
+    """∇f·u against (f(θ + εu) − f(θ − εu)) / 2ε along unit directions u of all parameters."""
+    graph, params, rest = nnx.split(model(name), nnx.Param, ...)
+    probe = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+
+    @jax.jit
+    def f(p):
+        return jnp.sum(nnx.merge(graph, p, rest)(IDS).logits * probe)
+
+    grad = jax.tree.leaves(jax.grad(f)(params))
+    leaves, tree = jax.tree.flatten(params)
+    r = np.random.default_rng(0)
+    eps = 1e-2
+    for _ in range(3):
+        u = [r.standard_normal(x.shape) for x in leaves]
+        norm = np.sqrt(sum(float(np.sum(x**2)) for x in u))
+        u = [(x / norm).astype(np.float32) for x in u]
+        along = sum(float(np.vdot(g, d)) for g, d in zip(grad, u, strict=True))
+        up = f(jax.tree.unflatten(tree, [x + eps * d for x, d in zip(leaves, u, strict=True)]))
+        down = f(jax.tree.unflatten(tree, [x - eps * d for x, d in zip(leaves, u, strict=True)]))
+        central = float(up - down) / (2 * eps)
+        assert abs(central - along) <= 1e-2 * max(1.0, abs(along)), (central, along)
+
+
 def test_fused_and_explicit_models_agree():
     a = model("dot,cosine,l2,differential", attention={"fused": True})
     b = model("dot,cosine,l2,differential", attention={"fused": False})

@@ -28,16 +28,19 @@ def make(name, *, heads=H, head_dim=D, key_block=3, layer_index=0, seed=0):
     return scoring.build(name, ctx)
 
 
-def params_of(name, s) -> dict:
-    """Pull the learned values out to feed the independent reference."""
+def params_of(name, s, depth=1) -> dict:
+    """Pull the learned values out to feed the independent reference (``depth``: 1-based)."""
     get = {
         "cosine": lambda: {"tau": np.asarray(s.tau)},
         "general": lambda: {"w": np.asarray(s.w[...])},
         "additive": lambda: {k: np.asarray(getattr(s, k)[...]) for k in ("w_q", "w_k", "v")},
+        # The raw parameters and the depth: the reference builds λ and λ_init itself.
         "diff-transformer": lambda: {
-            "lam": float(s.lam),
-            "gain": np.asarray(s.norm_gain[...]),
-            "lambda_init": s.lambda_init,
+            **{
+                n: np.asarray(getattr(s, n)[...], np.float64)
+                for n in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2", "norm_gain")
+            },
+            "depth": depth,
         },
     }
     return get.get(name, dict)()
@@ -190,6 +193,15 @@ def test_length_one_and_batch_one(name):
     if name != "diff-transformer":
         np.testing.assert_allclose(cap.weights, 1.0, atol=1e-6)  # one key takes all the weight
         np.testing.assert_allclose(out, v, atol=1e-5)
+    else:
+        # Both softmaxes are 1 over one key: weight 1 − λ, then RMSNorm × (1 − λ_init).
+        p = params_of(name, s)
+        lam = reference.diff_lambda(p)
+        np.testing.assert_allclose(cap.weights, 1.0 - lam, atol=1e-6)
+        head = (1.0 - lam) * v.astype(np.float64)
+        rms = np.sqrt(np.mean(head**2, axis=-1, keepdims=True) + 1e-5)
+        want = head / rms * p["norm_gain"] * (1 - reference.diff_lambda_init(1))
+        np.testing.assert_allclose(out, want, atol=1e-5, rtol=0)
 
 
 def test_blocked_l1_equals_naive_and_bounds_memory():
@@ -261,6 +273,15 @@ def test_diff_transformer_lambda_init_by_depth(depth):
     )
     lam = math.exp(lq1 @ lk1) - math.exp(lq2 @ lk2) + expected
     assert float(s.lam) == pytest.approx(lam, abs=1e-6)
+    # The whole attention at this depth against the float64 reference: (1 − λ_init) scales.
+    q, k, v, valid = inputs(depth)
+    mask = mask_for("padding", valid, LQ, LK)
+    for fused in (False, True):
+        out, _ = attend(s, q, k, v, mask, fused=fused)
+        _, _, want = reference.attention(
+            "diff-transformer", q, k, v, np.asarray(mask), params_of("diff-transformer", s, depth)
+        )
+        np.testing.assert_allclose(out, want, atol=1e-5, rtol=0)
 
 
 def test_rms_norm_formula():

@@ -227,7 +227,16 @@ def test_train_end_to_end_on_a_4x2_mesh(tmp_path):
     p = run_cli("train", *small, "--mesh", "data=4,model=2", "--name", "m", "--json")
     assert p.returncode == 0, p.stderr[-3000:]
     result = json.loads(p.stdout)
-    assert result["finished"] and 0 <= result["test"]["accuracy"] <= 1
+    assert result["finished"]
+    # The reported figure is the served checkpoint's, as one device computes it here.
+    from semalign.workflows.evaluate import EvaluationRequest, evaluate
+
+    again = evaluate(EvaluationRequest(run=result["run"]))
+    assert again.checkpoint == f"epoch-{result['served_epoch']:04d}"
+    assert again.report.count == result["test"]["count"] > 0
+    assert result["test"]["accuracy"] == pytest.approx(again.report.accuracy, abs=1e-12)
+    assert result["test"]["confusion"] == [list(row) for row in again.report.confusion]
+    assert result["test"]["loss"] == pytest.approx(again.report.loss, abs=1e-5)
     p = run_cli("train", *small, "--mesh", "data=16", "--name", "big")
     assert p.returncode == 2
     assert "needs 16 devices but only 8 are available" in p.stderr

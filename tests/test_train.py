@@ -125,4 +125,25 @@ def test_mixed_scorings_train(tmp_path):
             data, tmp_path / "runs", name="mix", scoring="l1,diff-transformer", train={"epochs": 1}
         )
     )
-    assert r.finished and np.isfinite(r.test.loss)
+    assert r.finished
+    # The reported test loss and accuracy, recomputed one text at a time (no padding, no
+    # batching) from the served weights, with a float64 log-softmax written out here.
+    from semalign import tasks
+    from semalign.data import encode_texts
+    from semalign.workflows.loading import load_run
+
+    loaded = load_run(str(r.run))
+    data = loaded.data_config
+    test = tasks.get("classification").load().load_splits(data).test
+    losses, correct = [], 0
+    for text, label in zip(test.texts, test.labels, strict=True):
+        ids = encode_texts(loaded.tokenizer, [text], max_len=data.max_len)[0]
+        logits = np.asarray(loaded.model(ids[None]).logits[0], np.float64)
+        shifted = logits - logits.max()
+        log_p = shifted - np.log(np.exp(shifted).sum())
+        target = loaded.labels.index(label)
+        losses.append(-log_p[target])
+        correct += int(np.argmax(logits) == target)
+    assert r.test.count == len(test.texts)
+    assert r.test.loss == pytest.approx(float(np.mean(losses)), abs=1e-5)
+    assert r.test.accuracy == pytest.approx(correct / len(test.texts), abs=1e-12)

@@ -14,6 +14,9 @@ from semalign.workflows.options import inherit, model_options, new_plan, train_c
 
 __all__ = ["model_options", "resume_overrides", "train", "train_config", "typed_options"]
 
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
 #: Options of one call, not of the plan: they never conflict with a resumed run.
 CALL_OPTIONS = frozenset(
     {
@@ -106,6 +109,24 @@ def resume_overrides(options: dict, typed: set[str]) -> dict:
         )
     planned = dataclasses.asdict(train_config(options))
     return {n: planned[n] for n in sorted(typed & fields)}
+
+
+def interrupted_message(stop: KeyboardInterrupt) -> str:
+    """What Ctrl-C left: the checkpoint kept and the command that continues the run."""
+    run, epoch = getattr(stop, "run", None), getattr(stop, "epoch", 0)
+    if run is None or epoch == 0:
+        where = f" ({run} has no finished epoch; train it again with --overwrite)" if run else ""
+        return f"interrupted before the first epoch finished: nothing to resume{where}"
+    if getattr(stop, "finished", False):
+        return (
+            f"interrupted after the last epoch ({epoch}), before the test evaluation: "
+            f"semalign evaluate --run {run}"
+        )
+    return (
+        f"interrupted: the checkpoint of epoch {epoch} is kept (checkpoints are written at "
+        f"the end of each epoch); continue with: semalign train --resume --name {run.name} "
+        f"--runs-dir {run.parent}"
+    )
 
 
 def train(
@@ -235,7 +256,12 @@ def train(
         typer.Option(help="Device mesh: auto or data=N,model=M (default: auto with >1 device)."),
     ] = None,
     distributed: Annotated[
-        bool, typer.Option(help="Call jax.distributed.initialize() first (multi-host).")
+        bool,
+        typer.Option(
+            help="Several processes (hosts): call jax.distributed.initialize() first "
+            "(JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID or a cluster "
+            "manager); process 0 writes the run."
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -282,6 +308,11 @@ def train(
         reporter = SilentReporter() if (quiet or as_json) else RichReporter()
         try:
             result = run_training(req, reporter)
+        except KeyboardInterrupt as stop:
+            if isinstance(reporter, RichReporter):
+                reporter.stop()
+            typer.echo(interrupted_message(stop), err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             if isinstance(reporter, RichReporter):
                 reporter.stop()

@@ -13,6 +13,7 @@ loadable pair.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -80,6 +81,79 @@ def read_pointers(directory: Path) -> dict[str, str]:
         raise RunError(f"checkpoint pointers {path} are unreadable ({err}): retrain") from None
 
 
+class CheckpointWriteError(RunError):
+    """A checkpoint could not be written (a full disk, a lost mount); nothing points at it.
+
+    Attributes:
+      tag: the checkpoint that failed (``epoch-0003``).
+      reason: the system's words (``No space left on device``).
+      good: the newest complete checkpoint (``last``), None when there is none.
+    """
+
+    def __init__(self, tag: str, reason: str, good: str | None):
+        self.tag, self.reason, self.good = tag, reason, good
+        kept = f"{good} is still the last good one" if good else "no checkpoint is saved yet"
+        super().__init__(f"could not write checkpoint {tag} ({reason}); {kept}")
+
+
+def _io_failure(err: BaseException) -> str | None:
+    # The words of a failed write: an OSError, or tensorstore's error (orbax raises it as
+    # a ValueError naming the os_error_code) for the files under the checkpoint.
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    text = str(err)
+    if isinstance(err, ValueError) and "os_error_code" in text:
+        return text.rsplit(": ", 1)[-1].split(" [os_error_code")[0]
+    return None
+
+
+def write(directory: Path, tag: str, items: dict[str, Any], *, primary: bool = True) -> None:
+    """Write each ``nnx.state(obj)`` under ``tag``; no pointer moves (:func:`point`).
+
+    Orbax writes each item into a temporary folder and renames it when complete, so a
+    crash leaves either a whole item or none.
+
+    Raises:
+      CheckpointWriteError: the files could not be written (the partial folder is removed).
+    """
+    from semalign.runs.faults import crash_point
+
+    directory = Path(directory).resolve()
+    ckptr = _checkpointer()
+    try:
+        for i, (name, obj) in enumerate(items.items()):
+            if i:
+                crash_point(f"mid-checkpoint@{tag}")
+            pure = _to_storable(nnx.to_pure_dict(nnx.state(obj)))
+            ckptr.save(directory / tag / name, pure, force=True)
+        ckptr.wait_until_finished()
+    except (OSError, ValueError) as err:
+        reason = _io_failure(err)
+        if reason is None:
+            raise
+        with contextlib.suppress(Exception):
+            ckptr.wait_until_finished()  # items still being written land before removal
+        if primary:
+            shutil.rmtree(directory / tag, ignore_errors=True)
+        raise CheckpointWriteError(tag, reason, read_pointers(directory).get("last")) from None
+
+
+def point(directory: Path, tag: str, *, best: bool, primary: bool = True) -> None:
+    """Point ``last`` (and ``best``) at ``tag``; remove checkpoints no pointer names.
+
+    On several processes only the primary writes, and every process waits until it has.
+    """
+    directory = Path(directory).resolve()
+    if primary:
+        pointers = read_pointers(directory)
+        pointers["last"] = tag
+        if best or "best" not in pointers:
+            pointers["best"] = tag
+        _write_pointers(directory, pointers)
+        _remove_unnamed(directory, pointers)
+    _barrier("checkpoint pointers")
+
+
 def save(
     directory: Path, tag: str, items: dict[str, Any], *, best: bool, primary: bool = True
 ) -> None:
@@ -92,24 +166,42 @@ def save(
       best: also mark it as the best so far.
       primary: this process writes the pointer file (on several hosts every process
         calls :func:`save`, orbax coordinates the arrays, process 0 the pointers).
+
+    Raises:
+      CheckpointWriteError: the files could not be written; the pointers are untouched.
+    """
+    write(directory, tag, items, primary=primary)
+    point(directory, tag, best=best, primary=primary)
+
+
+def agree(directory: Path, last: str, best: str) -> None:
+    """Point ``last`` and ``best`` at these tags (a resumed run's committed state).
+
+    A run killed between writing its state and moving the pointers left them one epoch
+    behind; this puts them where the state says. Tags that do not exist are left alone.
     """
     directory = Path(directory).resolve()
-    ckptr = _checkpointer()
-    for name, obj in items.items():
-        pure = _to_storable(nnx.to_pure_dict(nnx.state(obj)))
-        ckptr.save(directory / tag / name, pure, force=True)
-    ckptr.wait_until_finished()
-    if not primary:
-        return
     pointers = read_pointers(directory)
-    pointers["last"] = tag
-    if best or "best" not in pointers:
-        pointers["best"] = tag
+    wanted = {k: t for k, t in (("last", last), ("best", best)) if (directory / t).is_dir()}
+    if all(pointers.get(k) == t for k, t in wanted.items()):
+        return
+    pointers.update(wanted)
     _write_pointers(directory, pointers)
+    _remove_unnamed(directory, pointers)
+
+
+def _remove_unnamed(directory: Path, pointers: dict[str, str]) -> None:
     keep = set(pointers.values())
     for child in directory.iterdir():
         if child.is_dir() and child.name.startswith("epoch-") and child.name not in keep:
             shutil.rmtree(child, ignore_errors=True)
+
+
+def _barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"semalign:{name}")
 
 
 def _write_pointers(directory: Path, pointers: dict[str, str]) -> None:

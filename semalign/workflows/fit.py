@@ -3,8 +3,8 @@
 :func:`semalign.workflows.train.train` builds the data, model and compiled steps of any
 task, then hands them to :func:`fit` with an :class:`Objective` that says what the task
 decides: how to evaluate, which number model selection follows and in which direction,
-and how many real tokens a batch holds. Resuming (:func:`open_for_resume`,
-:func:`restore_progress`) is shared too, so every task resumes the same way.
+and how many real tokens a batch holds. Resuming (:mod:`semalign.workflows.resume`) is
+shared too, so every task resumes the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ import numpy as np
 
 from semalign.config import TrainConfig
 from semalign.errors import RunError
-from semalign.runs import RunPaths, open_run, read_json, write_json
+from semalign.runs import RunPaths, write_json
+from semalign.runs.faults import crash_point
+from semalign.workflows.resume import (  # noqa: F401 (re-exported)
+    Progress,
+    ResumePoint,
+    open_for_resume,
+    restore_progress,
+    shielded,
+)
 
 __all__ = [
     "FitOutcome",
@@ -52,8 +60,8 @@ class Objective:
       tokens: real (non-pad) tokens of a training batch, for tokens/s.
       test_record: ``report -> dict`` written to ``metrics.jsonl`` for the test split;
         None: ``report.scalars()``.
-      after_epoch: ``(model, tracker, step)`` called after each epoch on the lead process
-        when TensorBoard is on (the attention image).
+      after_epoch: ``(model, tracker, step)`` called after each epoch on every process
+        when TensorBoard is on (the attention image; only the lead's tracker records).
     """
 
     evaluate: Callable[[Any, Sequence], Any]
@@ -71,16 +79,6 @@ class Objective:
     def monitor_name(self, cfg: TrainConfig) -> str:
         """What is monitored, in words."""
         return self.score_name if cfg.monitor == "accuracy" else "loss"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where training stands after the last finished epoch (``state.json``)."""
-
-    epoch: int = 0
-    best: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,89 +131,6 @@ def running_metrics(sums: Mapping[str, float], tokens_per_second: float) -> dict
         out["accuracy"] = sums["correct"] / count
     out["tokens_per_second"] = tokens_per_second
     return out
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """A run opened to continue (:func:`open_for_resume`).
-
-    Attributes:
-      run: the run folder; saved: its ``config.json``.
-      progress: where training stands (``state.json``: epoch, best, early-stopping count).
-      train: the plan: the saved train config with the overrides applied.
-      changes: ``(field, saved value, new value)`` of each override that changed the plan.
-    """
-
-    run: RunPaths
-    saved: dict
-    progress: Progress
-    train: TrainConfig
-    changes: tuple[tuple[str, Any, Any], ...]
-
-
-def open_for_resume(
-    path: str,
-    overrides: Mapping[str, Any] | None = None,
-    check: Callable[[RunPaths, dict], None] | None = None,
-) -> ResumePoint:
-    """Open a run to continue: its saved config is the plan, ``overrides`` change it.
-
-    Args:
-      path: the run folder.
-      overrides: :class:`TrainConfig` fields to change (``{"epochs": 6}``: a finished
-        run may be trained further); every other field keeps its saved value.
-      check: ``(run, saved config)``, raises :class:`RunError` when the caller cannot
-        continue this run (another task).
-
-    Raises:
-      RunError: the run is incomplete, has no finished epoch, fails ``check``, already
-        finished its epochs, or stopped early and the patience was not raised.
-      ValueError: an override that is not a :class:`TrainConfig` field, or invalid.
-    """
-    import dataclasses
-
-    overrides = dict(overrides or {})
-    if unknown := sorted(set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}):
-        raise ValueError(f"unknown train options {unknown}: overrides take TrainConfig fields")
-    run = open_run(path, require=("config", "tokenizer", "labels", "checkpoints"))
-    state = read_json(run.state) if run.state.exists() else None
-    if state is None:
-        raise RunError(f"nothing to resume in {run.root}: it has no finished epoch; retrain it")
-    saved = read_json(run.config)
-    if check is not None:
-        check(run, saved)
-    planned = TrainConfig(**saved["train"])
-    train_cfg = dataclasses.replace(planned, **overrides)
-    changes = tuple(
-        (k, getattr(planned, k), v) for k, v in overrides.items() if v != getattr(planned, k)
-    )
-    progress = Progress(
-        state["epoch"], state["best_metric"], state["best_epoch"], state["bad_epochs"]
-    )
-    if state.get("finished") and train_cfg.epochs <= state["epoch"]:
-        raise RunError(
-            f"run {run.root} already finished {state['epoch']} epochs: pass --epochs N with "
-            f"N > {state['epoch']} to train further"
-        )
-    if state.get("stopped_early") and 0 < train_cfg.patience <= progress.bad_epochs:
-        raise RunError(
-            f"run {run.root} stopped early after epoch {state['epoch']} ({progress.bad_epochs} "
-            f"epochs without improvement, patience {train_cfg.patience}): pass --patience N "
-            f"with N > {progress.bad_epochs} (or 0) to train further"
-        )
-    return ResumePoint(run, saved, progress, train_cfg, changes)
-
-
-def restore_progress(run: RunPaths, progress: Progress | None, model, optimizer) -> Progress:
-    """Load the last checkpoint into ``model`` and ``optimizer`` when resuming."""
-    if progress is None:
-        return Progress()
-    from semalign.nn.encoder import LEGACY_LAYOUTS
-    from semalign.runs import checkpoints
-
-    items = {"model": model, "optimizer": optimizer}
-    checkpoints.restore(run.checkpoints, items, "last", layouts=LEGACY_LAYOUTS)
-    return progress
 
 
 def fit(
@@ -289,6 +204,8 @@ def fit(
         pending, tokens, te = [], 0, time.perf_counter()
         for i, batch in enumerate(epoch_batches, 1):
             pending.append(steps.train(batch))
+            if i == 1:
+                crash_point(f"mid-epoch@{epoch}")
             tokens += objective.tokens(batch)
             global_step += 1
             if len(pending) >= _SYNC_EVERY or i == len(epoch_batches):
@@ -328,35 +245,35 @@ def fit(
         }
         stop = cfg.patience > 0 and bad >= cfg.patience and epoch < cfg.epochs
         steps.sync(model, optimizer)
-        checkpoints.save(
-            run.checkpoints,
-            f"epoch-{epoch:04d}",
-            {"model": model, "optimizer": optimizer},
-            best=improved,
-            primary=lead,
-        )
-        if lead:
-            log.append(record)
-            scalars = {f"val/{k}": v for k, v in val.scalars().items() if k != "count"}
-            scalars |= {f"train/epoch_{k}": v for k, v in trained.items()}
-            scalars["train/grad_norm"] = record["grad_norm"]
-            if record["lr"] is not None:
-                scalars["train/lr"] = record["lr"]
-            tracker.scalars(global_step, scalars)
-            if tensorboard and objective.after_epoch is not None:
-                objective.after_epoch(model, tracker, global_step)
-            write_json(
-                run.state,
-                {
-                    "epoch": epoch,
-                    "step": global_step,
-                    "best_epoch": best_epoch,
-                    "best_metric": best,
-                    "bad_epochs": bad,
-                    "finished": stop or epoch == cfg.epochs,
-                    "stopped_early": stop,
-                },
-            )
+        # The order makes a crash at any moment resumable: the checkpoint, then the state
+        # (the commit), then the pointers. Ctrl-C waits until all three are written.
+        with shielded():
+            _write_checkpoint(run, epoch, {"model": model, "optimizer": optimizer}, lead)
+            crash_point(f"before-commit@{epoch}")
+            if lead:
+                log.append(record)
+                scalars = {f"val/{k}": v for k, v in val.scalars().items() if k != "count"}
+                scalars |= {f"train/epoch_{k}": v for k, v in trained.items()}
+                scalars["train/grad_norm"] = record["grad_norm"]
+                if record["lr"] is not None:
+                    scalars["train/lr"] = record["lr"]
+                tracker.scalars(global_step, scalars)
+                write_json(
+                    run.state,
+                    {
+                        "epoch": epoch,
+                        "step": global_step,
+                        "best_epoch": best_epoch,
+                        "best_metric": best,
+                        "bad_epochs": bad,
+                        "finished": stop or epoch == cfg.epochs,
+                        "stopped_early": stop,
+                    },
+                )
+            crash_point(f"before-pointers@{epoch}")
+            checkpoints.point(run.checkpoints, f"epoch-{epoch:04d}", best=improved, primary=lead)
+        if tensorboard and objective.after_epoch is not None:
+            objective.after_epoch(model, tracker, global_step)
         reporter.epoch_end(epoch, record)
         if stop:
             stopped_early = True
@@ -404,6 +321,26 @@ def fit(
         served=served,
         served_epoch=served_epoch if served else None,
     )
+
+
+def _write_checkpoint(run: RunPaths, epoch: int, items, lead: bool) -> None:
+    """The epoch's checkpoint; a failed write says which checkpoint is still good."""
+    from semalign.runs import checkpoints
+
+    try:
+        checkpoints.write(run.checkpoints, f"epoch-{epoch:04d}", items, primary=lead)
+    except checkpoints.CheckpointWriteError as err:
+        resume = f"semalign train --resume --name {run.name} --runs-dir {run.root.parent}"
+        kept = int(err.good.removeprefix("epoch-")) if err.good else 0
+        todo = (
+            f"the checkpoint of epoch {kept} is still good: free space, then {resume}"
+            if err.good
+            else "no epoch is saved yet: free space, then train again with --overwrite"
+        )
+        raise RunError(
+            f"could not write the checkpoint of epoch {epoch} to {run.checkpoints} "
+            f"({err.reason}); {todo}"
+        ) from None
 
 
 def parameter_count(model) -> int:

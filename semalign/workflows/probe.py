@@ -1,4 +1,4 @@
-"""The attention image drawn into TensorBoard after each epoch of training."""
+"""The attention of one short validation text, drawn into TensorBoard after each epoch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ __all__ = ["attention_image", "probe_sentence"]
 
 
 def probe_sentence(texts, tokenizer, max_len: int) -> tuple[np.ndarray, list[str]]:
-    """A fixed, short validation text (ids, tokens) whose attention is drawn each epoch."""
+    """A fixed, short text of ``texts``: its ids ``[L]`` and tokens (``L <= 24``)."""
     from semalign.data import encode_texts
 
     texts = sorted(texts, key=len)
@@ -20,9 +20,32 @@ def probe_sentence(texts, tokenizer, max_len: int) -> tuple[np.ndarray, list[str
 
 
 def attention_image(tracker, model, probe, step: int, title: str) -> None:
-    """Layer 1, head 1 of ``model`` on the probe sentence, as a TensorBoard image."""
-    from semalign.tracking.plotting import attention_figure, figure_to_rgb
+    """Layer 1, head 1 of ``model`` on ``probe`` as an image in ``tracker``.
 
+    Called on every process: with several, the parameters are gathered first (every
+    process takes part), then only the lead process (the one whose tracker records)
+    draws.
+    """
+    import jax
+    from flax import nnx
+
+    from semalign.tracking.plotting import attention_figure, figure_to_rgb
+    from semalign.workflows import hosts
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        def gather(x):
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+                raw = multihost_utils.process_allgather(jax.random.key_data(x), tiled=True)
+                return jax.random.wrap_key_data(raw, impl=jax.random.key_impl(x))
+            return multihost_utils.process_allgather(x, tiled=True)
+
+        graph, state = nnx.split(model)
+        # A host copy: a forward pass on arrays spread over processes would need them all.
+        model = nnx.merge(graph, jax.tree.map(gather, state))
+        if not hosts.is_lead():
+            return
     ids, tokens = probe
     model.eval()
     captures = model.encoder(ids[None], capture=True)[2]

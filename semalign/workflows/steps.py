@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -31,6 +32,31 @@ def weight_penalty(model: nnx.Module, l1: float, l2: float) -> jax.Array | float
     mats = [p[...] for _, p in nnx.iter_graph(model) if isinstance(p, nnx.Param) and p.ndim >= 2]
     return l1 * sum(jnp.sum(jnp.abs(w)) for w in mats) + l2 * sum(
         jnp.sum(jnp.square(w)) for w in mats
+    )
+
+
+def _put(tree: Any, shardings: Any) -> Any:
+    """``jax.device_put(tree, shardings)``, also onto devices of other processes.
+
+    With several processes a host value (every process holds the same one: the same
+    seed, the same checkpoint) becomes a global array from the pieces this process's
+    devices hold; arrays already global are resharded.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(tree, shardings)
+
+    def one(x, where):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return jax.device_put(x, where)
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            raw = one(jax.random.key_data(x), where)
+            return jax.random.wrap_key_data(raw, impl=jax.random.key_impl(x))
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, where, lambda index: host[index])
+
+    # ``shardings`` is a prefix of ``tree`` (one sharding per variable).
+    return jax.tree.map(
+        lambda where, sub: jax.tree.map(lambda x: one(x, where), sub), shardings, tree
     )
 
 
@@ -76,7 +102,7 @@ class Steps:
         from semalign import sharding
 
         state_sh = sharding.state_shardings(self.state, mesh)
-        self.state = jax.device_put(self.state, state_sh)
+        self.state = _put(self.state, state_sh)
         rows, rep = sharding.batch_sharding(mesh), sharding.replicated(mesh)
         # ``rows`` is a prefix of any batch structure: every array is split by rows.
         self._train = jax.jit(
@@ -85,7 +111,9 @@ class Steps:
             in_shardings=(state_sh, rows),
             out_shardings=(state_sh, rep),
         )
-        self._eval = jax.jit(self._eval_step, in_shardings=(state_sh[0], rows))
+        # Several processes: outputs come back whole to each, for the host-side report.
+        whole = {"out_shardings": rep} if jax.process_count() > 1 else {}
+        self._eval = jax.jit(self._eval_step, in_shardings=(state_sh[0], rows), **whole)
 
     @classmethod
     def for_task(
@@ -120,16 +148,15 @@ class Steps:
     def _place(self, batch: Any) -> Any:
         if self.mesh is None or jax.process_count() == 1:
             return batch  # jit's in_shardings split host arrays over the mesh
-        # Several hosts: every process holds the same global batch; each hands over the
-        # rows that its devices own.
+        # Several processes: every one holds the same global batch (same data, same seed)
+        # and hands over the rows its own devices hold, wherever the mesh puts them.
         from semalign import sharding
 
         rows = sharding.batch_sharding(self.mesh)
-        n, p = jax.process_count(), jax.process_index()
 
         def local(a):
-            per = a.shape[0] // n
-            return jax.make_array_from_process_local_data(rows, a[p * per : (p + 1) * per], a.shape)
+            a = np.asarray(a)
+            return jax.make_array_from_callback(a.shape, rows, lambda index: a[index])
 
         return jax.tree.map(local, batch)
 
@@ -156,5 +183,5 @@ class Steps:
         if self.mesh is not None:
             from semalign import sharding
 
-            state = jax.device_put(state, sharding.state_shardings(state, self.mesh))
+            state = _put(state, sharding.state_shardings(state, self.mesh))
         self.state = (state, self.state[1])

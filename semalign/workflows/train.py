@@ -22,9 +22,10 @@ from semalign.data import load_tokenizer, save_tokenizer, train_tokenizer
 from semalign.data.fingerprint import check_fingerprint
 from semalign.errors import DataError, RunError
 from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
+from semalign.workflows import hosts
 from semalign.workflows import init_from as _init_from
-from semalign.workflows.fit import Progress, open_for_resume
 from semalign.workflows.reporting import Reporter, SilentReporter
+from semalign.workflows.resume import Progress, interrupted, open_for_resume
 
 __all__ = [
     "DATA_DEPENDENT",
@@ -239,7 +240,9 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     # Validate the model options and the mesh before touching data or disk.
     probe = model_config(req.model, vocab_size=data.vocab_size, num_classes=0, max_len=data.max_len)
     check_names(probe)
-    mesh = _mesh(req, probe.attention.heads)
+    mesh = hosts.training_mesh(
+        req.mesh, req.distributed, batch_size=req.train.batch_size, heads=probe.attention.heads
+    )
     task = spec.load()
     source = (
         _init_from.open_source(req.init_from, task.model_config(probe), data)
@@ -267,38 +270,36 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
         if not isinstance(scoring, str):
             scoring = ",".join(scoring)
         name = req.name or default_run_name(*task.run_name(data, scoring))
-        run = create_run(req.runs_dir, name, overwrite=req.overwrite)
-        write_json(run.data, seen)
-        tokenizer = (
-            source.tokenizer
-            if source
-            else train_tokenizer(
-                task.corpus(splits.train),
-                vocab_size=data.vocab_size,
-                kind=data.tokenizer,
-                lowercase=data.lowercase,
+
+        # Process 0 writes the run's files; the others wait, then read what it wrote.
+        def make() -> str:
+            return str(create_run(req.runs_dir, name, overwrite=req.overwrite).root)
+
+        run = RunPaths(hosts.from_lead(make))
+        if hosts.is_lead():
+            write_json(run.data, seen)
+            tokenizer = (
+                source.tokenizer
+                if source
+                else train_tokenizer(
+                    task.corpus(splits.train),
+                    vocab_size=data.vocab_size,
+                    kind=data.tokenizer,
+                    lowercase=data.lowercase,
+                )
             )
-        )
-        save_tokenizer(tokenizer, run.tokenizer)
-        classes = task.classes(splits.train)
-        write_json(run.labels, list(classes))
+            save_tokenizer(tokenizer, run.tokenizer)
+            classes = task.classes(splits.train)
+            write_json(run.labels, list(classes))
+        hosts.barrier("run folder")
+        if not hosts.is_lead():
+            tokenizer = load_tokenizer(run.tokenizer)
+            classes = tuple(read_json(run.labels))
     req = dataclasses.replace(req, init_from=source)  # the opened source travels to _fit
-    return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh)
-
-
-def _mesh(req: TrainRequest, heads: int):
-    import jax
-
-    from semalign import sharding
-
-    if req.distributed:
-        jax.distributed.initialize()  # coordinator and ranks from the usual environment
-    if req.mesh is None and jax.device_count() == 1:
-        return None
-    spec = sharding.parse_mesh(req.mesh, jax.device_count())
-    mesh = sharding.make_mesh(spec)
-    sharding.check_fits(spec, batch_size=req.train.batch_size, heads=heads)
-    return mesh
+    try:
+        return _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh)
+    except KeyboardInterrupt:
+        raise interrupted(run) from None  # says what the run kept
 
 
 def _load_splits(task, data):
@@ -309,7 +310,6 @@ def _load_splits(task, data):
 
 def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mesh) -> TrainResult:
     # JAX is imported here, not at module import: building a request stays cheap.
-    import jax
     from flax import nnx
 
     from semalign.workflows.evaluate import evaluate_batches
@@ -336,7 +336,10 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
     model = task.build(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
     record = _init_from.copy_trunk(model, req.init_from) if req.init_from else None
     extras = _init_from.run_extras(run, record)
-    write_run_config(run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg, **extras)
+    if hosts.is_lead():
+        write_run_config(
+            run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg, **extras
+        )
     enc = {s: task.encode_with(data, getattr(splits, s), tokenizer, classes) for s in SPLITS}
 
     def batches(split: str, *, shuffle: bool, epoch: int = 0):
@@ -408,7 +411,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         reporter=reporter,
         steps_per_epoch=steps_per_epoch,
         stop_after=req.stop_after,
-        lead=jax.process_index() == 0,
+        lead=hosts.is_lead(),
         tensorboard=req.tensorboard,
         lr_at=learning_rate(cfg, steps_per_epoch),
     )
