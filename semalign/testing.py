@@ -75,3 +75,16 @@ def tiny_run(folder: str | Path, name: str = "tiny", **kw: Any) -> Path:
     data = write_reviews_csv(folder / f"{name}.csv", n=kw.pop("n", 96))
     kw.setdefault("tensorboard", False)
     return train(tiny_request(data, folder / "runs", name=name, **kw)).run
+
+
+def tiny_args(*, batch_size: int = 16, epochs: int | None = None, more: tuple = ()) -> list[str]:
+    """``semalign train`` options of a model small enough to train in seconds.
+
+    Vocabulary 64, 16 tokens, width 16, 2 heads; ``epochs`` None leaves the command's
+    default; ``more`` (``--no-tensorboard``, ``--json`` ...) is appended as given.
+    """
+    args = ["--vocab-size", "64", "--max-len", "16", "--dim", "16", "--heads", "2"]
+    args += ["--batch-size", str(batch_size)]
+    if epochs is not None:
+        args += ["--epochs", str(epochs)]
+    return [*args, *more]

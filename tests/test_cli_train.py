@@ -7,23 +7,10 @@ from test_train import write_dataset
 from typer.testing import CliRunner
 
 from semalign.cli import app
+from semalign.testing import tiny_args
 
 runner = CliRunner()
-SMALL = [
-    "--vocab-size",
-    "64",
-    "--max-len",
-    "16",
-    "--dim",
-    "16",
-    "--heads",
-    "2",
-    "--batch-size",
-    "16",
-    "--epochs",
-    "1",
-    "--no-tensorboard",
-]
+SMALL = tiny_args(epochs=1, more=("--no-tensorboard",))
 
 
 def one_line_error(result, *needles):

@@ -17,24 +17,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from semalign.testing import write_reviews_csv
+from semalign.testing import tiny_args, write_reviews_csv
 from semalign.workflows.loading import load_run
 
-SMALL = [
-    "--vocab-size",
-    "64",
-    "--max-len",
-    "16",
-    "--dim",
-    "16",
-    "--heads",
-    "2",
-    "--batch-size",
-    "8",
-    "--epochs",
-    "2",
-    "--json",
-]
+SMALL = tiny_args(batch_size=8, epochs=2, more=("--json",))
 
 
 def _free_port() -> int:

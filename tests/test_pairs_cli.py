@@ -8,25 +8,10 @@ from pair_data import write_pairs, write_stsb
 from typer.testing import CliRunner
 
 from semalign.cli import app
+from semalign.testing import tiny_args
 
 runner = CliRunner()
-SMALL = [
-    "--vocab-size",
-    "64",
-    "--max-len",
-    "16",
-    "--dim",
-    "16",
-    "--heads",
-    "2",
-    "--batch-size",
-    "16",
-    "--epochs",
-    "2",
-    "--lr",
-    "0.01",
-    "--no-tensorboard",
-]
+SMALL = tiny_args(epochs=2, more=("--lr", "0.01", "--no-tensorboard"))
 
 
 def one_line_error(result, *needles):

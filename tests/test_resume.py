@@ -9,24 +9,12 @@ from typer.testing import CliRunner
 from semalign.cli import app
 from semalign.config import TrainConfig
 from semalign.errors import RunError
-from semalign.testing import tiny_request, write_reviews_csv
+from semalign.testing import tiny_args, tiny_request, write_reviews_csv
 from semalign.workflows.reporting import SilentReporter
 from semalign.workflows.train import TrainRequest, train
 
 runner = CliRunner()
-TINY = [
-    "--vocab-size",
-    "64",
-    "--max-len",
-    "16",
-    "--dim",
-    "16",
-    "--heads",
-    "2",
-    "--batch-size",
-    "16",
-    "--no-tensorboard",
-]
+TINY = tiny_args(more=("--no-tensorboard",))
 
 
 class Messages(SilentReporter):

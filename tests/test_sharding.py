@@ -202,27 +202,12 @@ def run_cli(*args):
 
 
 def test_train_end_to_end_on_a_4x2_mesh(tmp_path):
-    from semalign.testing import write_reviews_csv
+    from semalign.testing import tiny_args, write_reviews_csv
 
     data = write_reviews_csv(tmp_path / "d.csv", n=64)
     small = [
-        "--data",
-        str(data),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--vocab-size",
-        "64",
-        "--max-len",
-        "16",
-        "--dim",
-        "16",
-        "--heads",
-        "2",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "1",
-        "--no-tensorboard",
+        *("--data", str(data), "--runs-dir", str(tmp_path / "runs")),
+        *tiny_args(batch_size=8, epochs=1, more=("--no-tensorboard",)),
     ]
     p = run_cli("train", *small, "--mesh", "data=4,model=2", "--name", "m", "--json")
     assert p.returncode == 0, p.stderr[-3000:]
