@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from semalign.data import SEP_ID, bucket_boundaries, encode_texts, load_builtin, make_batches
-from semalign.data.corpus import Texts, load_corpus, read_texts, with_data
-from semalign.errors import DataError
-from semalign.metrics.language import language_report
-from semalign.tasks.base import OnnxGraph, Task
+from semalign.data import bucket_boundaries, make_batches
+from semalign.tasks.base import OnnxGraph
 from semalign.tasks.causal_lm.model import CausalLM, causal
 from semalign.tasks.causal_lm.spec import SPEC
+from semalign.tasks.corpus_task import CorpusTask
 
 __all__ = ["TASK", "CausalLMTask", "EncodedTexts", "next_token_sums"]
 
@@ -51,32 +47,18 @@ def next_token_sums(model, ids, weights):
     return jnp.sum(nll * mask), jnp.sum(correct * mask), jnp.sum(mask)
 
 
-class CausalLMTask(Task):
+class CausalLMTask(CorpusTask):
     """Texts -> the next token at every position; cross-entropy; selects on perplexity."""
 
     spec = SPEC
+    run_tag = "lm"
 
-    def load_splits(self, data):  # noqa: D102
-        return load_corpus(data)
-
-    def load_all(self, data):  # noqa: D102
-        if data.data is None:
-            return Texts(tuple(load_builtin(str(data.dataset)).texts))
-        return Texts(tuple(read_texts(data)))
-
-    def check_trainable(self, train, where: str) -> None:  # noqa: D102
-        if len(train) < 2:
-            raise DataError(f"{where} holds {len(train)} text(s); give it at least two")
-
-    def corpus(self, examples) -> list[str]:  # noqa: D102
-        return list(examples.texts)
+    def token_sums(self, model, batch):  # noqa: D102
+        return next_token_sums(model, batch.ids, batch.weights)
 
     def encode(self, examples, tokenizer, classes: Sequence[str], max_len: int):  # noqa: D102
         del classes
-        seqs = []
-        for ids in encode_texts(tokenizer, list(examples.texts), max_len=max_len):
-            seqs.append(np.append(ids, np.int32(SEP_ID)) if len(ids) < max_len else ids)
-        return EncodedTexts(tuple(seqs))
+        return EncodedTexts(self.sequences(examples, tokenizer, max_len))
 
     def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):  # noqa: D102
         return make_batches(
@@ -89,58 +71,11 @@ class CausalLMTask(Task):
             epoch=epoch,
         )
 
-    def tokens(self, batch) -> int:  # noqa: D102
-        return int(np.count_nonzero(batch.ids))
-
-    def evaluation_data(self, data, request):
-        """The run's corpus (test split), a built-in one, or every text of a file."""
-        if request.data is not None:
-            cfg = dataclasses.replace(
-                with_data(data, request.data), text_column=request.text_column
-            )
-            return cfg, request.split or "all"
-        if request.dataset is not None:
-            return dataclasses.replace(data, dataset=request.dataset, data=None), (
-                request.split or "test"
-            )
-        return data, request.split or "test"
-
-    def run_name(self, data, scoring: str) -> tuple[str, str]:  # noqa: D102
-        return (data.dataset if data.data is None else Path(data.data).stem), f"lm-{scoring}"
-
     def model_config(self, config):  # noqa: D102
         return causal(config)
 
     def build(self, config, *, rngs):  # noqa: D102
         return CausalLM(config, rngs=rngs)
-
-    def loss(self, name: str, data):  # noqa: D102
-        del name, data
-
-        def loss_fn(model, batch):
-            total, correct, count = next_token_sums(model, batch.ids, batch.weights)
-            sums = {"loss_sum": total, "correct": correct, "count": count}
-            return total / jnp.maximum(count, 1.0), sums
-
-        return loss_fn
-
-    def outputs(self, name: str, data):  # noqa: D102
-        del name, data
-
-        def outputs_fn(model, batch):
-            return next_token_sums(model, batch.ids, batch.weights)
-
-        return outputs_fn
-
-    def report(self, pending, classes: Sequence[str]):  # noqa: D102
-        del classes
-        total, correct, count = (sum(float(o[i]) for _, o in pending) for i in range(3))
-        return language_report(total, correct, count)
-
-    def output_labels(self, loaded) -> tuple[str, ...]:
-        """The vocabulary in id order: inspect shows the next token's distribution."""
-        vocab = loaded.tokenizer.get_vocab()
-        return tuple(sorted(vocab, key=vocab.__getitem__))
 
     def inspect(self, model, ids):
         """``(next-token probabilities after each text's last token [b, vocab], captures)``."""

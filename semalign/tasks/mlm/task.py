@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -13,12 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from semalign.data import SEP_ID, bucket_boundaries, encode_texts, load_builtin
+from semalign.data import bucket_boundaries
 from semalign.data.batching import bucket_groups
-from semalign.data.corpus import Texts, load_corpus, read_texts, with_data
-from semalign.errors import DataError
-from semalign.metrics.language import language_report
-from semalign.tasks.base import OnnxGraph, Task
+from semalign.tasks.base import OnnxGraph
+from semalign.tasks.corpus_task import CorpusTask
 from semalign.tasks.mlm.masking import continuation_table, mask_batch
 from semalign.tasks.mlm.model import MaskedLM, bidirectional
 from semalign.tasks.mlm.spec import SPEC
@@ -80,34 +76,20 @@ def masked_sums(model, batch):
     return jnp.sum(nll * mask), jnp.sum(correct * mask), jnp.sum(mask)
 
 
-class MLMTask(Task):
+class MLMTask(CorpusTask):
     """Texts -> the original tokens at masked positions; selects on perplexity."""
 
     spec = SPEC
+    run_tag = "mlm"
 
-    def load_splits(self, data):  # noqa: D102
-        return load_corpus(data)
-
-    def load_all(self, data):  # noqa: D102
-        if data.data is None:
-            return Texts(tuple(load_builtin(str(data.dataset)).texts))
-        return Texts(tuple(read_texts(data)))
-
-    def check_trainable(self, train, where: str) -> None:  # noqa: D102
-        if len(train) < 2:
-            raise DataError(f"{where} holds {len(train)} text(s); give it at least two")
-
-    def corpus(self, examples) -> list[str]:  # noqa: D102
-        return list(examples.texts)
+    def token_sums(self, model, batch):  # noqa: D102
+        return masked_sums(model, batch)
 
     def encode(self, examples, tokenizer, classes: Sequence[str], max_len: int):  # noqa: D102
         del classes
-        seqs = []
-        for ids in encode_texts(tokenizer, list(examples.texts), max_len=max_len):
-            seqs.append(np.append(ids, np.int32(SEP_ID)) if len(ids) < max_len else ids)
         size = tokenizer.get_vocab_size()
         table = continuation_table(tokenizer.get_vocab(), size)
-        return EncodedTexts(tuple(seqs), size, table)
+        return EncodedTexts(self.sequences(examples, tokenizer, max_len), size, table)
 
     def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):
         """Masked batches: training masks anew each epoch, evaluation from ``mask_seed``.
@@ -138,54 +120,11 @@ class MLMTask(Task):
             out.append(MLMBatch(ids, positions, targets, weights))
         return out
 
-    def tokens(self, batch) -> int:  # noqa: D102
-        return int(np.count_nonzero(batch.ids))
-
-    def evaluation_data(self, data, request):
-        """The run's corpus (test split), a built-in one, or every text of a file."""
-        if request.data is not None:
-            cfg = dataclasses.replace(
-                with_data(data, request.data), text_column=request.text_column
-            )
-            return cfg, request.split or "all"
-        if request.dataset is not None:
-            return dataclasses.replace(data, dataset=request.dataset, data=None), (
-                request.split or "test"
-            )
-        return data, request.split or "test"
-
-    def run_name(self, data, scoring: str) -> tuple[str, str]:  # noqa: D102
-        return (data.dataset if data.data is None else Path(data.data).stem), f"mlm-{scoring}"
-
     def model_config(self, config):  # noqa: D102
         return bidirectional(config)
 
     def build(self, config, *, rngs):  # noqa: D102
         return MaskedLM(config, rngs=rngs)
-
-    def loss(self, name: str, data):  # noqa: D102
-        del name, data
-
-        def loss_fn(model, batch):
-            total, correct, count = masked_sums(model, batch)
-            sums = {"loss_sum": total, "correct": correct, "count": count}
-            return total / jnp.maximum(count, 1.0), sums
-
-        return loss_fn
-
-    def outputs(self, name: str, data):  # noqa: D102
-        del name, data
-        return masked_sums
-
-    def report(self, pending, classes: Sequence[str]):  # noqa: D102
-        del classes
-        total, correct, count = (sum(float(o[i]) for _, o in pending) for i in range(3))
-        return language_report(total, correct, count)
-
-    def output_labels(self, loaded) -> tuple[str, ...]:
-        """The vocabulary in id order: inspect shows what each ``[MASK]`` may be."""
-        vocab = loaded.tokenizer.get_vocab()
-        return tuple(sorted(vocab, key=vocab.__getitem__))
 
     def inspect(self, model, ids):
         """``(token probabilities at every position [b, len, vocab], captures)``."""
