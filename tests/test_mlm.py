@@ -360,3 +360,10 @@ def test_pretrain_is_train_with_the_mlm_task(runs):
     options |= {"vocab_size": 100, "max_len": 32, "seed": 3, "whole_word_masking": True}
     cfg = tasks.get("mlm").data_from_options(options)
     assert cfg.whole_word_masking and cfg.split_seed == 3 and cfg.mask_rate == 0.15
+
+
+def test_mlm_exports_its_logits_graph(runs):
+    r = runner.invoke(app, ["export", "onnx", "--run", str(runs["full"].run), "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["ok"] and report["outputs"] == ["logits"] and report["max_abs_diff"] <= 1e-4

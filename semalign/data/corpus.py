@@ -10,8 +10,10 @@ with the seed. Imports no JAX.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +23,14 @@ from semalign.data.readers import read_examples, read_table_text
 from semalign.data.split import split_examples
 from semalign.errors import DataError
 
-__all__ = ["CorpusConfig", "CorpusSplits", "Texts", "load_corpus", "read_texts"]
+__all__ = [
+    "CorpusConfig",
+    "CorpusSplits",
+    "Texts",
+    "corpus_fields",
+    "load_corpus",
+    "read_texts",
+]
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,19 @@ class CorpusSplits:
     validation: Texts
     test: Texts
     duplicates_removed: int = 0
+
+
+def corpus_fields(o: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`CorpusConfig` fields from ``semalign train``'s options."""
+    return {
+        "dataset": o["dataset"],
+        "data": o["data"],
+        "text_column": o["text_column"],
+        "tokenizer": o["tokenizer"],
+        "vocab_size": o["vocab_size"],
+        "max_len": o["max_len"],
+        "split_seed": o["seed"],
+    }
 
 
 def _lines(path: Path) -> list[str]:

@@ -18,7 +18,7 @@ from semalign.data import SEP_ID, encode_texts, load_builtin
 from semalign.data.corpus import Texts, load_corpus, read_texts, with_data
 from semalign.errors import DataError
 from semalign.metrics.language import language_report
-from semalign.tasks.base import Task
+from semalign.tasks.base import OnnxGraph, Task
 
 __all__ = ["CorpusTask"]
 
@@ -28,6 +28,8 @@ class CorpusTask(Task):
 
     #: The tag of a default run name: ``<data>-<run_tag>-<scoring>``.
     run_tag = "lm"
+    #: What the exported graph computes (its ONNX doc string).
+    onnx_doc = "language model: token scores at every position"
 
     def token_sums(self, model, batch):
         """``(NLL sum, correct, count)`` over the positions the task predicts."""
@@ -98,3 +100,17 @@ class CorpusTask(Task):
         """The vocabulary in id order (inspect shows a distribution over it)."""
         vocab = loaded.tokenizer.get_vocab()
         return tuple(sorted(vocab, key=vocab.__getitem__))
+
+    def onnx_graph(self, model, *, embedding: bool = False, attention: bool = False):
+        """Token ids + mask -> ``logits [B, S, vocab]``."""
+        del embedding, attention
+
+        def fn(input_ids, attention_mask):
+            return (model(input_ids, attention_mask > 0).logits,)
+
+        return OnnxGraph(
+            texts=(("input_ids", "attention_mask"),),
+            outputs=("logits",),
+            fn=fn,
+            doc=self.onnx_doc,
+        )

@@ -5,21 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from semalign.data.corpus import CorpusConfig
+from semalign.data.corpus import CorpusConfig, corpus_fields
 from semalign.tasks import TaskSpec, register
 
 
 def data_from_options(o: Mapping[str, Any]) -> CorpusConfig:
     """``semalign train`` options -> :class:`CorpusConfig` (a built-in corpus or text files)."""
-    return CorpusConfig(
-        dataset=o["dataset"],
-        data=o["data"],
-        text_column=o["text_column"],
-        tokenizer=o["tokenizer"],
-        vocab_size=o["vocab_size"],
-        max_len=o["max_len"],
-        split_seed=o["seed"],
-    )
+    return CorpusConfig(**corpus_fields(o))
 
 
 SPEC = register(

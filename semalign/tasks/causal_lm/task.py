@@ -11,7 +11,6 @@ import numpy as np
 import optax
 
 from semalign.data import bucket_boundaries, make_batches
-from semalign.tasks.base import OnnxGraph
 from semalign.tasks.causal_lm.model import CausalLM, causal
 from semalign.tasks.causal_lm.spec import SPEC
 from semalign.tasks.corpus_task import CorpusTask
@@ -51,6 +50,7 @@ class CausalLMTask(CorpusTask):
     """Texts -> the next token at every position; cross-entropy; selects on perplexity."""
 
     spec = SPEC
+    onnx_doc = "causal language model"
     run_tag = "lm"
 
     def token_sums(self, model, batch):  # noqa: D102
@@ -83,19 +83,6 @@ class CausalLMTask(CorpusTask):
         last = jnp.maximum(jnp.sum(ids != 0, axis=1) - 1, 0)
         logits = jnp.take_along_axis(out.logits, last[:, None, None], axis=1)[:, 0]
         return jax.nn.softmax(logits, axis=-1), out.attention
-
-    def onnx_graph(self, model, *, embedding: bool = False, attention: bool = False):  # noqa: D102
-        del embedding, attention
-
-        def fn(input_ids, attention_mask):
-            return (model(input_ids, attention_mask > 0).logits,)
-
-        return OnnxGraph(
-            texts=(("input_ids", "attention_mask"),),
-            outputs=("logits",),
-            fn=fn,
-            doc="causal language model",
-        )
 
 
 TASK = CausalLMTask()

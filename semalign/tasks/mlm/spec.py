@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from semalign.data.corpus import CorpusConfig
+from semalign.data.corpus import CorpusConfig, corpus_fields
 from semalign.tasks import TaskSpec, register
 
 __all__ = ["SPEC", "MaskedCorpusConfig", "data_from_options"]
@@ -38,14 +38,7 @@ class MaskedCorpusConfig(CorpusConfig):
 def data_from_options(o: Mapping[str, Any]) -> MaskedCorpusConfig:
     """``semalign train`` options -> :class:`MaskedCorpusConfig`."""
     return MaskedCorpusConfig(
-        dataset=o["dataset"],
-        data=o["data"],
-        text_column=o["text_column"],
-        tokenizer=o["tokenizer"],
-        vocab_size=o["vocab_size"],
-        max_len=o["max_len"],
-        split_seed=o["seed"],
-        whole_word_masking=bool(o.get("whole_word_masking", False)),
+        **corpus_fields(o), whole_word_masking=bool(o.get("whole_word_masking", False))
     )
 
 

@@ -13,7 +13,6 @@ import optax
 
 from semalign.data import bucket_boundaries
 from semalign.data.batching import bucket_groups
-from semalign.tasks.base import OnnxGraph
 from semalign.tasks.corpus_task import CorpusTask
 from semalign.tasks.mlm.masking import continuation_table, mask_batch
 from semalign.tasks.mlm.model import MaskedLM, bidirectional
@@ -80,6 +79,7 @@ class MLMTask(CorpusTask):
     """Texts -> the original tokens at masked positions; selects on perplexity."""
 
     spec = SPEC
+    onnx_doc = "masked language model: token scores at every position"
     run_tag = "mlm"
 
     def token_sums(self, model, batch):  # noqa: D102
@@ -130,19 +130,6 @@ class MLMTask(CorpusTask):
         """``(token probabilities at every position [b, len, vocab], captures)``."""
         out = model(ids, capture=True)
         return jax.nn.softmax(out.logits, axis=-1), out.attention
-
-    def onnx_graph(self, model, *, embedding: bool = False, attention: bool = False):  # noqa: D102
-        del embedding, attention
-
-        def fn(input_ids, attention_mask):
-            return (model(input_ids, attention_mask > 0).logits,)
-
-        return OnnxGraph(
-            texts=(("input_ids", "attention_mask"),),
-            outputs=("logits",),
-            fn=fn,
-            doc="masked language model: token scores at every position",
-        )
 
 
 TASK = MLMTask()
