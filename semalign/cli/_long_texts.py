@@ -1,4 +1,4 @@
-"""Options and the note shared by ``evaluate`` and ``predict`` about texts over max_len."""
+"""Options shared by ``evaluate`` and ``predict`` (checkpoint, long texts), the long-text note."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import typer
 
 from semalign.cli.train import Truncation
 
-__all__ = ["LongTexts", "LongTextsOption", "TruncationOption", "long_text_note"]
+__all__ = [
+    "CheckpointOption",
+    "LongTexts",
+    "LongTextsOption",
+    "TruncationOption",
+    "long_text_note",
+]
 
 
 class LongTexts(StrEnum):
@@ -19,6 +25,13 @@ class LongTexts(StrEnum):
     chunks = "chunks"
 
 
+CheckpointOption = Annotated[
+    str,
+    typer.Option(
+        help="served (the one training reported: best, or last after --no-restore-best), "
+        "best or last."
+    ),
+]
 LongTextsOption = Annotated[
     LongTexts,
     typer.Option(

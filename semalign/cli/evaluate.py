@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
-from semalign.cli._long_texts import LongTexts, LongTextsOption, TruncationOption, long_text_note
+from semalign.cli._long_texts import (
+    CheckpointOption,
+    LongTexts,
+    LongTextsOption,
+    TruncationOption,
+    long_text_note,
+)
 
 
 def evaluate(
@@ -37,13 +43,7 @@ def evaluate(
         str | None,
         typer.Option(help="train, validation, test or all (default: test; all for --data)."),
     ] = None,
-    checkpoint: Annotated[
-        str,
-        typer.Option(
-            help="served (the one training reported: best, or last after --no-restore-best), "
-            "best or last."
-        ),
-    ] = "served",
+    checkpoint: CheckpointOption = "served",
     long_texts: LongTextsOption = LongTexts.cut,
     truncation: TruncationOption = None,
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",

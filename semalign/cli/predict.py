@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 
 from semalign.cli._errors import user_errors
-from semalign.cli._long_texts import LongTexts, LongTextsOption, TruncationOption, long_text_note
+from semalign.cli._long_texts import (
+    CheckpointOption,
+    LongTexts,
+    LongTextsOption,
+    TruncationOption,
+    long_text_note,
+)
 
 
 class Backend(StrEnum):
@@ -30,13 +36,7 @@ def predict(
         str | None, typer.Option(help="An exported .onnx file (implies --backend onnx).")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
-    checkpoint: Annotated[
-        str,
-        typer.Option(
-            help="served (the one training reported: best, or last after --no-restore-best), "
-            "best or last."
-        ),
-    ] = "served",
+    checkpoint: CheckpointOption = "served",
     long_texts: LongTextsOption = LongTexts.cut,
     truncation: TruncationOption = None,
     runs_dir: Annotated[str, typer.Option(help="Where runs live.")] = "runs",
