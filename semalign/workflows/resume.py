@@ -156,9 +156,14 @@ def shielded() -> Iterator[None]:
 
     A checkpoint, the state that commits it and the pointers are written whole; the
     interrupt is then raised as :class:`KeyboardInterrupt`. Off the main thread (where
-    no signal handler can be set) the block runs unshielded.
+    no signal handler can be set) the block runs unshielded, and so does a process whose
+    SIGINT is not Python's default: one that ignores it (a job started with ``&`` from a
+    script inherits SIG_IGN, and must go on ignoring it) or has its own handler.
     """
     if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
     caught: list[int] = []
