@@ -1,9 +1,9 @@
 """Every script in examples/ runs in its --quick mode and prints / writes what it promises.
 
-One subprocess per example (as a user runs them). Compiling dominates these tiny runs, so
-the processes share a JAX compilation cache folder (identical computations compile once)
-and ask XLA for less optimisation (about a third less CPU time); every number compared
-across processes is compared within a tolerance, or between two processes with the flag.
+One subprocess per example (as a user runs them). Compiling dominates these tiny runs: the
+processes share the session's JAX compilation cache and XLA flags (tests/conftest.py);
+every number compared across processes is compared within a tolerance, or between two
+processes with the same flags.
 """
 
 import csv
@@ -28,17 +28,12 @@ HEAVY = ("jax", "jaxlib", "flax", "optax", "orbax", "jax2onnx")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("jax-cache")
+def env():
+    # conftest.py gives every subprocess the session's compilation cache and XLA flags.
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "JAX_PLATFORMS": "cpu",
-        "JAX_COMPILATION_CACHE_DIR": str(cache),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "XLA_FLAGS": " ".join(
-            [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]
-        ).strip(),
     }
 
 

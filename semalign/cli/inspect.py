@@ -100,7 +100,7 @@ def inspect(
         )
         written = render.render(report, name, console=console, paths=paths)
     for path in written:
-        Console(stderr=True, highlight=False).print(f"wrote {path}", markup=False)
+        typer.echo(f"wrote {path}", err=True)  # whole, never wrapped: a path to copy
 
 
 def _inspect_pair(o: dict) -> None:
@@ -148,4 +148,4 @@ def _inspect_pair(o: dict) -> None:
         else:
             renderer.write(report, paths)
     for path in paths:
-        Console(stderr=True, highlight=False).print(f"wrote {path}", markup=False)
+        typer.echo(f"wrote {path}", err=True)  # whole, never wrapped: a path to copy
