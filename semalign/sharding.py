@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from semalign.errors import SemalignError
 
 DATA, MODEL = "data", "model"
@@ -158,6 +156,7 @@ def make_mesh(spec: MeshSpec, devices: Sequence[Any] | None = None):
       MeshError: when the mesh needs more devices than exist.
     """
     import jax
+    import numpy as np
 
     devices = list(jax.devices() if devices is None else devices)
     if spec.size > len(devices):
@@ -203,6 +202,7 @@ def state_shardings(state: Any, mesh) -> Any:
     replicated. Optimizer moments carry their parameter's names, so they shard alike.
     """
     import jax
+    import numpy as np
     from flax import nnx
     from jax.sharding import NamedSharding, PartitionSpec
 
