@@ -241,6 +241,7 @@ DEVICES = textwrap.dedent(
     except MeshError as err:
         out["late"] = str(err)
     os.environ.pop("XLA_FLAGS", None)
+    os.environ.pop("JAX_NUM_CPU_DEVICES")  # use_cpu_cores(2) set it
     sharding.cli_host_devices()
     out["cli_flag"] = os.environ.get("XLA_FLAGS")
     os.environ["XLA_FLAGS"] = "--xla_cpu_enable_fast_math=false"
