@@ -236,6 +236,10 @@ DEVICES = textwrap.dedent(
         out[name] = {"losses": [float(s.train(b)["loss_sum"]) for b in _batches(3)]}
         s.sync(model, opt)
         out[name]["params"] = [p.tolist() for p in _params(model)]
+    from semalign.workflows.hosts import training_mesh
+    # No --mesh: as many devices as divide the batch (an odd batch trains on one device).
+    out["mesh_odd"] = training_mesh(None, False, batch_size=3, heads=2)
+    out["mesh_even"] = dict(training_mesh(None, False, batch_size=4, heads=2).shape)
     try:
         sharding.use_cpu_cores(3)
     except MeshError as err:
@@ -264,6 +268,7 @@ def test_two_host_devices_train_as_one_and_the_device_count_is_set_before_jax():
     np.testing.assert_allclose(out["two"]["losses"], out["one"]["losses"], rtol=1e-5)
     for a, b in zip(out["one"]["params"], out["two"]["params"], strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+    assert out["mesh_odd"] is None and out["mesh_even"] == {"data": 2, "model": 1}
     assert "came too late" in out["late"] and "\n" not in out["late"]
     assert (
         out["cli_flag"] == f"--xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}"
