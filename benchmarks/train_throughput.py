@@ -6,10 +6,13 @@
 
 The Keras side is the original NeuroTextStudio model (Embedding -> MultiHeadAttention ->
 GlobalAveragePooling1D -> Dropout(0.2) -> Dense(1), Adam 1e-3) in Keras 3 on TensorFlow;
-the semalign side is one ``Steps.train`` call of a classifier (``tasks/classification``)
-configured as close to it as the library allows (1 block, no MLP, no positions, mean
-pooling, dropout 0.2, the library's AdamW). Both get the same shapes (batch 32, length 250,
-vocabulary 10,000, seeded random ids with no padding).
+the semalign side is one ``Steps.train`` call of a classifier (``tasks/classification``),
+built as ``semalign train`` builds it by default (``semalign {size}``: one host device per
+core via ``semalign.use_cpu_cores()``, the mesh ``training_mesh`` picks and the
+micro-batched step ``--micro-batch`` picks), configured as close to Keras as the library
+allows (1 block, no MLP, no positions, mean pooling, dropout 0.2, the library's AdamW).
+Both get the same shapes (batch 32, length 250, vocabulary 10,000, seeded random ids with
+no padding).
 
 Every measured thing ("arm") lives in a worker process that compiles and warms it up first
 (timed separately) and then waits. The parent asks the arms in turn, one at a time, for a
@@ -24,8 +27,9 @@ Tokens per second count ``batch x length`` (padded) tokens for both sides.
 
 Besides the library's defaults the script times variants: attention settings (batch chunk,
 fused kernel), dropout and its random bits, bfloat16, XLA CPU flags in fresh processes, and
-a proposed step that is not the library's yet: the gradient accumulated over micro-batches
-of 2 examples under ``lax.scan`` inside the jitted step (:func:`_microbatch_train`).
+the plain whole-batch step on one device (the library's step before micro-batching),
+and the benchmark's own micro-batch step (:func:`_microbatch_train`, the proposal the
+library's ``semalign.workflows.microbatch`` grew from).
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ BATCH, LENGTH, VOCAB = 32, 250, 10_000
 SIZES = {"D64H4": (64, 4), "D16H8": (16, 8)}
 SCORINGS = ("dot", "general", "cosine", "l2", "l1", "differential", "diff-transformer", "additive")
 PROTOCOL = "@@"  # worker lines meant for the parent start with this
-PROPOSAL = "proposed CPU step: micro-batches of 2, attention unchunked, one device per core"
+PROPOSAL = "benchmark's micro-batch step: micro-batches of 2, attention unchunked"
+LIBRARY = "the library's default step: host devices per core, micro-batches as planned"
 # cpu-baseline.md, same machine, quiet: Keras epoch times and the straightforward Flax port.
 BASELINE = {
     "keras_tokens_per_s": {"D64H4": 133_459, "D16H8": 101_000},
@@ -75,6 +80,10 @@ class Arm:
         set in the worker's environment) the rows are split over, one per core.
       jit_compile: Keras ``compile(jit_compile=...)``; ``auto`` is off on a CPU-only host.
       env: extra environment of the worker process (XLA flags, threads).
+      library: built as ``semalign train`` builds it by default: the worker calls
+        ``semalign.use_cpu_cores()`` first, the mesh is ``hosts.training_mesh``'s and
+        the micro-batch ``microbatch.with_micro_batch``'s (``microbatch`` and
+        ``devices`` are ignored).
       note: what the arm tests.
 
     """
@@ -92,6 +101,7 @@ class Arm:
     devices: int = 1
     jit_compile: str | bool = "auto"
     env: dict = field(default_factory=dict)
+    library: bool = False
     note: str = ""
 
 
@@ -139,7 +149,23 @@ def _build_semalign(arm: Arm):
     model = Classifier(cfg, rngs=nnx.Rngs(params=0, dropout=dropout_key))
     tx = optimizer(TrainConfig(), 20_000 // BATCH)
     opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    if arm.microbatch:
+    extra = {"micro_batch": arm.microbatch, "devices": arm.devices}
+    if arm.library:
+        from semalign import tasks
+        from semalign.workflows.hosts import training_mesh
+        from semalign.workflows.microbatch import with_micro_batch
+
+        mesh = training_mesh(None, False, batch_size=BATCH, heads=heads)
+        plan = with_micro_batch(
+            TrainConfig(batch_size=BATCH), tasks.get("classification"), "cross-entropy", mesh
+        )
+        train = Steps.for_task(TASK, model, opt, mesh=mesh, micro_batch=plan.micro_batch).train
+        extra = {
+            "micro_batch": plan.micro_batch,
+            "devices": jax.device_count(),
+            "mesh": None if mesh is None else dict(mesh.shape),
+        }
+    elif arm.microbatch:
         train = _microbatch_train(model, opt, arm.microbatch, arm.devices)
     else:
         train = Steps.for_task(TASK, model, opt).train
@@ -154,7 +180,7 @@ def _build_semalign(arm: Arm):
         jax.block_until_ready(metrics)
         return time.perf_counter() - t
 
-    return run, params
+    return run, params, extra
 
 
 def _microbatch_train(model, optimizer, rows: int, devices: int = 1):
@@ -281,7 +307,7 @@ def _build_keras(arm: Arm):
         float(logs[0])
         return time.perf_counter() - t
 
-    return run, model.count_params()
+    return run, model.count_params(), {}
 
 
 def _say(**payload) -> None:
@@ -291,15 +317,26 @@ def _say(**payload) -> None:
 def worker(arms: list[Arm], warmup: int) -> None:
     """Build, compile and warm up every arm, then answer ``run`` requests on stdin."""
     runners = {}
+    if any(arm.library for arm in arms):
+        from semalign import use_cpu_cores
+
+        use_cpu_cores()  # before JAX starts, as the CLI does
     for arm in arms:
         build = _build_keras if arm.kind == "keras" else _build_semalign
         t = time.perf_counter()
-        run, params = build(arm)
+        run, params, extra = build(arm)
         built = time.perf_counter() - t
         first = run(1)  # tracing + compilation + one step
         warm = run(warmup) / warmup if warmup else float("nan")
         runners[arm.name] = run
-        _say(ready=arm.name, build_s=built, first_step_s=first, warmup_step_s=warm, params=params)
+        _say(
+            ready=arm.name,
+            build_s=built,
+            first_step_s=first,
+            warmup_step_s=warm,
+            params=params,
+            **extra,
+        )
     _say(all_ready=True)
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -373,7 +410,8 @@ def keras_python(explicit: str | None) -> tuple[str | None, str]:
 def keras_versions(python: str) -> dict:
     code = (
         "import json, importlib.metadata as m; "
-        "print(json.dumps({p: m.version(p) for p in ('tensorflow', 'keras')}))"
+        "names = ('tensorflow', 'tensorflow-cpu', 'keras'); "
+        "print(json.dumps({p: m.version(p) for p in names if list(m.distributions(name=p))}))"
     )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
@@ -444,17 +482,20 @@ def plan(
     py = sys.executable
     phases = []
     for size in ["D64H4"] if a.quick else [s for s in a.sizes.split(",") if s]:
-        arms = [Arm(f"semalign {size}", "semalign", size, note="library defaults for this CPU")]
-        groups = []
+        library = Arm(f"semalign {size}", "semalign", size, library=True, note=LIBRARY)
+        plain = "plain step, 1 device"
+        arms = [Arm(plain, "semalign", size, note="the whole-batch step, one device")]
+        groups = [(py, [library], {})]
         if a.quick:
             arms.append(Arm("microbatch=2 chunk=0", "semalign", size, chunk=0, microbatch=2))
-        else:
-            full = size == "D64H4" and not a.no_variants
+        elif not a.no_variants:
+            full = size == "D64H4"
             arms += variants(size, full=full)
             if full:
                 groups += env_variants(size, py)
         groups.insert(0, (py, arms, {}))
-        groups.append(two_devices(size, py))
+        if a.quick or not a.no_variants:
+            groups.append(two_devices(size, py))
         if kpy:
             groups.insert(0, (kpy, [Arm(f"keras {size}", "keras", size)], {}))
             if a.keras_xla:
@@ -574,7 +615,9 @@ def main() -> None:
     p.add_argument("--no-keras", action="store_true", help="semalign side only")
     p.add_argument("--keras-xla", action="store_true", help="also Keras with jit_compile=True")
     p.add_argument(
-        "--no-variants", action="store_true", help="only Keras, the defaults and the proposal"
+        "--no-variants",
+        action="store_true",
+        help="only Keras, the library's default step and the plain step",
     )
     p.add_argument("--no-scorings", action="store_true", help="skip the per-scoring phase")
     p.add_argument("--scorings", default=",".join(SCORINGS), help="per-scoring phase: these")

@@ -269,6 +269,9 @@ class TrainConfig:
       freeze_encoder: the trunk (``encoder``) gets no updates; only the head trains.
       encoder_lr_scale: the trunk's learning rate over the head's (fine-tuning a
         pretrained encoder with a smaller one).
+      micro_batch: rows per micro-batch the gradient is accumulated over in one step
+        (same loss, same update); None: automatic (2 on a CPU for a loss that sums over
+        rows, else off), 0: off. A run's config.json records the value used.
     """
 
     epochs: int = 3
@@ -289,8 +292,17 @@ class TrainConfig:
     seed: int = 0
     freeze_encoder: bool = False
     encoder_lr_scale: float = 1.0
+    micro_batch: int | None = None
 
     def __post_init__(self):
+        if self.micro_batch is not None and (
+            isinstance(self.micro_batch, bool)
+            or not isinstance(self.micro_batch, int)
+            or self.micro_batch < 0
+        ):
+            raise ValueError(
+                f"micro_batch must be 0 (off) or a number of rows >= 1, got {self.micro_batch!r}"
+            )
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -10,12 +10,12 @@ same code runs on one CPU (a 1×1 mesh), on GPUs and on TPU slices (after
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from semalign.errors import SemalignError
 
@@ -36,6 +36,77 @@ LOGICAL_RULES: Mapping[str, str | None] = {
 
 class MeshError(SemalignError):
     """A mesh that does not fit the devices, the batch or the model."""
+
+
+#: The XLA flag that splits the host (CPU) into that many JAX devices.
+HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _chosen_host_devices() -> int | None:
+    # The host device count the environment sets (JAX's variable wins over XLA's flag).
+    if os.environ.get("JAX_NUM_CPU_DEVICES", "").strip().isdigit():
+        return int(os.environ["JAX_NUM_CPU_DEVICES"])
+    found = re.search(HOST_DEVICES_FLAG + r"=(\d+)", os.environ.get("XLA_FLAGS", ""))
+    return int(found.group(1)) if found else None
+
+
+def cli_host_devices() -> None:
+    """The command line's start: one host device per core, unless the user set XLA_FLAGS.
+
+    Only the environment changes (JAX is not imported); ``JAX_NUM_CPU_DEVICES`` set by
+    the user is kept too.
+    """
+    if "XLA_FLAGS" not in os.environ and _chosen_host_devices() is None:
+        os.environ["XLA_FLAGS"] = f"{HOST_DEVICES_FLAG}={cpu_cores()}"
+
+
+def use_cpu_cores(count: int | None = None) -> int:
+    """One JAX CPU device per core, as ``semalign train`` sets up: the fast CPU train step.
+
+    The micro-batched train step (:mod:`semalign.workflows.microbatch`) runs on each
+    core's share of the rows when the host is split into one device per core; call this
+    before JAX starts its backends (before the first computation). Without ``count``, a
+    host device count the environment sets (``XLA_FLAGS`` or ``JAX_NUM_CPU_DEVICES``)
+    is kept.
+
+    Args:
+      count: devices to make (None: :func:`cpu_cores`).
+
+    Returns:
+      The host device count JAX will use.
+
+    Raises:
+      MeshError: JAX has already started its backends (one line saying so).
+    """
+    chosen = _chosen_host_devices()
+    requested, count = count, count or chosen or cpu_cores()
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            have = len(jax.devices("cpu"))
+            if count == have:
+                return have
+            raise MeshError(
+                f"use_cpu_cores() came too late: JAX has already started with {have} CPU "
+                f"device(s); call it before the first JAX computation"
+            )
+    if requested is None and chosen:
+        return chosen
+    if jax is not None:
+        jax.config.update("jax_num_cpu_devices", count)
+        return count
+    os.environ["JAX_NUM_CPU_DEVICES"] = str(count)  # JAX reads it when it starts
+    return count
 
 
 @dataclass(frozen=True)
@@ -85,6 +156,7 @@ def make_mesh(spec: MeshSpec, devices: Sequence[Any] | None = None):
       MeshError: when the mesh needs more devices than exist.
     """
     import jax
+    import numpy as np
 
     devices = list(jax.devices() if devices is None else devices)
     if spec.size > len(devices):
@@ -130,6 +202,7 @@ def state_shardings(state: Any, mesh) -> Any:
     replicated. Optimizer moments carry their parameter's names, so they shard alike.
     """
     import jax
+    import numpy as np
     from flax import nnx
     from jax.sharding import NamedSharding, PartitionSpec
 

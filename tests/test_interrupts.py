@@ -181,7 +181,10 @@ def test_ctrl_c_keeps_the_last_epoch_and_prints_the_command_that_resumes(full):
     try:
         proc = subprocess.Popen(
             cmd,
-            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+            # One device, as the reference trained in this process below: the CLI would
+            # split the host into one device per core, and Adam turns the other summation
+            # order of two devices into 1e-4 differences in a few epochs.
+            env={**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

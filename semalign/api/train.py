@@ -59,6 +59,7 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     freeze_encoder: bool = False,
     encoder_lr_scale: float = 1.0,
     dtype: str = "float32",
+    micro_batch: int | None = None,
     name: str | None = None,
     runs_dir: str | os.PathLike[str] = "runs",
     overwrite: bool = False,

@@ -76,5 +76,8 @@ app.add_typer(export_app, name="export")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: one JAX CPU device per core, then the command."""
+    from semalign.sharding import cli_host_devices
+
+    cli_host_devices()  # before any command imports JAX (the micro-batched CPU step)
     app()

@@ -237,6 +237,13 @@ def train(
         float, typer.Option(help="The trunk's learning rate over the head's (e.g. 0.1).")
     ] = 1.0,
     dtype: Annotated[DType, typer.Option(help="Computation dtype.")] = DType.float32,
+    micro_batch: Annotated[
+        int | None,
+        typer.Option(
+            help="Rows per micro-batch the step accumulates the gradient over (same "
+            "update; 0: off). Default: 2 on a CPU for losses that sum over rows, else off.",
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
     runs_dir: Annotated[str, typer.Option(help="Parent folder of runs.")] = "runs",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run of that name.")] = False,

@@ -40,6 +40,10 @@ class TaskSpec:
       data_from_options: the command line's options -> its data config (raises
         ``DataError`` / ``ValueError`` with one line on bad input).
       implementation: ``"module:attribute"`` of its :class:`~semalign.tasks.base.Task`.
+      row_sum_losses: the losses (of ``losses``) that are a sum over rows: each row's term
+        depends on that row alone, the loss value is ``loss_sum / max(count, 1)`` of its
+        sums, so its gradient can be accumulated over micro-batches (the CPU train
+        step). Losses that compare rows within a batch (CoSENT) are left out.
     """
 
     name: str
@@ -54,11 +58,18 @@ class TaskSpec:
     implementation: str
     export_outputs: frozenset[str] = field(default_factory=frozenset)
     test_key: str | None = None
+    row_sum_losses: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)
         if unknown:
             raise ValueError(f"task {self.name!r}: unknown capabilities {sorted(unknown)}")
+        if stray := set(self.row_sum_losses) - set(self.losses):
+            raise ValueError(f"task {self.name!r}: row_sum_losses {sorted(stray)} not in losses")
+
+    def sums_over_rows(self, loss: str) -> bool:
+        """Whether ``loss`` is a sum over rows (its gradient accumulates over micro-batches)."""
+        return loss in self.row_sum_losses
 
     @property
     def test_metric(self) -> str:

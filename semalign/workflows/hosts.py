@@ -10,6 +10,7 @@ broadcast.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
@@ -102,7 +103,8 @@ def training_mesh(mesh: str | None, distributed: bool, *, batch_size: int, heads
     """The ``("data", "model")`` mesh a training asks for (None: one device, no mesh).
 
     Args:
-      mesh: ``--mesh`` (``data=4,model=2``, ``auto``) or None.
+      mesh: ``--mesh`` (``data=4,model=2``, ``auto``) or None (on one process: as many
+        devices as divide ``batch_size`` on ``data``).
       distributed: join the other processes first (``jax.distributed``).
       batch_size: rows per step, which the ``data`` axis must divide.
       heads: attention heads, which the ``model`` axis must divide.
@@ -113,9 +115,13 @@ def training_mesh(mesh: str | None, distributed: bool, *, batch_size: int, heads
 
     if distributed:
         initialize()  # coordinator and ranks from the environment
-    if mesh is None and jax.device_count() == 1:
+    count = jax.device_count()
+    if mesh is None and not distributed:
+        # Not asked for: as many devices as divide the batch (host devices per core).
+        count = math.gcd(count, batch_size)
+    if mesh is None and count == 1:
         return None
-    spec = sharding.parse_mesh(mesh, jax.device_count())
+    spec = sharding.parse_mesh(mesh, count)
     out = sharding.make_mesh(spec)
     sharding.check_fits(spec, batch_size=batch_size, heads=heads)
     return out

@@ -63,6 +63,7 @@ def train_config(o: Mapping[str, Any]):
         seed=o["seed"],
         freeze_encoder=o.get("freeze_encoder", False),
         encoder_lr_scale=o.get("encoder_lr_scale", 1.0),
+        micro_batch=o.get("micro_batch"),
     )
 
 

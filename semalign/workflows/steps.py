@@ -4,6 +4,11 @@
 parameters are updated in place in device memory. A batch is any NamedTuple of arrays
 (its rows the leading axis): on a mesh every array is split over ``data``, so the
 shardings follow the batch's structure and every task runs on every mesh.
+
+With ``micro_batch`` rows (a loss that sums over rows; the CPU default, see
+:mod:`semalign.workflows.microbatch`) the gradient is accumulated over micro-batches of
+that many rows inside the one jitted step, each ``data`` device looping over its own rows;
+the update is the whole-batch step's up to float rounding.
 """
 
 from __future__ import annotations
@@ -73,6 +78,9 @@ class Steps:
       l2: L2 penalty on weight matrices.
       mesh: a ``("data", "model")`` mesh; the state is placed by its logical axis names
         (``semalign.sharding``) and batches are split over ``data``. None: one device.
+      micro_batch: rows per micro-batch (0: the whole batch at once); only for a loss
+        that sums over rows (``TaskSpec.sums_over_rows``), with ``model`` 1 on the mesh
+        (:func:`semalign.workflows.microbatch.plan_micro_batch` picks it).
     """
 
     def __init__(
@@ -85,7 +93,11 @@ class Steps:
         l1: float = 0.0,
         l2: float = 0.0,
         mesh: Any = None,
+        micro_batch: int = 0,
     ):
+        if micro_batch < 0:
+            raise ValueError(f"micro_batch must be >= 0, got {micro_batch!r}")
+        self.micro_batch = micro_batch
         model.train()
         self.train_def, model_state = nnx.split(model)
         model.eval()
@@ -133,14 +145,30 @@ class Steps:
         model = nnx.merge(self.train_def, state[0])
         optimizer = nnx.merge(self.opt_def, state[1])
 
-        def objective(model):
-            value, sums = self.loss(model, batch)
-            return value + weight_penalty(model, self.l1, self.l2), sums
+        if self.micro_batch:
+            grads, sums = self._accumulated(model, batch)
+        else:
 
-        grads, sums = nnx.grad(objective, has_aux=True)(model)
+            def objective(model):
+                value, sums = self.loss(model, batch)
+                return value + weight_penalty(model, self.l1, self.l2), sums
+
+            grads, sums = nnx.grad(objective, has_aux=True)(model)
         optimizer.update(model, grads)
         metrics = {**sums, "grad_norm": optax.global_norm(grads)}
         return (nnx.state(model), nnx.state(optimizer)), metrics
+
+    def _accumulated(self, model: nnx.Module, batch: Any):
+        """``(grads, sums)`` of the objective, accumulated over micro-batches."""
+        from semalign.workflows.microbatch import accumulate
+
+        summed, sums = accumulate(self.loss, model, batch, rows=self.micro_batch, mesh=self.mesh)
+        count = jnp.maximum(sums["count"], 1.0)  # value = loss_sum / max(count, 1)
+        grads = jax.tree.map(lambda g: g / count, summed)
+        if self.l1 or self.l2:
+            penalty = nnx.grad(lambda m: weight_penalty(m, self.l1, self.l2))(model)
+            grads = jax.tree.map(jnp.add, grads, penalty)
+        return grads, sums
 
     def _eval_step(self, model_state: Any, batch: Any):
         return self.outputs(nnx.merge(self.eval_def, model_state), batch)

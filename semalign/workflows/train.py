@@ -243,6 +243,9 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     mesh = hosts.training_mesh(
         req.mesh, req.distributed, batch_size=req.train.batch_size, heads=probe.attention.heads
     )
+    from semalign.workflows.microbatch import with_micro_batch
+
+    req = dataclasses.replace(req, train=with_micro_batch(req.train, spec, req.loss, mesh))
     task = spec.load()
     source = (
         _init_from.open_source(req.init_from, task.model_config(probe), data)
@@ -359,6 +362,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         l1=cfg.l1,
         l2=cfg.l2,
         mesh=mesh,
+        micro_batch=cfg.micro_batch,
     )
     shapes = sorted({tuple(int(d) for d in b[0].shape) for b in first})
     slots = sum(a.size for b in first for a in b if a.ndim == 2)

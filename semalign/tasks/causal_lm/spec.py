@@ -23,6 +23,7 @@ SPEC = register(
         metric="perplexity",
         higher_is_better=False,
         losses=("cross-entropy",),
+        row_sum_losses=frozenset({"cross-entropy"}),  # per-row (per-token) NLL sums
         capabilities=frozenset({"generate", "inspect", "export"}),
         data_config=CorpusConfig,
         data_from_options=data_from_options,

@@ -33,6 +33,7 @@ SPEC = register(
         metric="accuracy",
         higher_is_better=True,
         losses=("cross-entropy",),
+        row_sum_losses=frozenset({"cross-entropy"}),  # per-row (per-token) NLL sums
         capabilities=frozenset({"predict", "embed", "inspect", "align", "export"}),
         export_outputs=frozenset({"embedding", "attention"}),
         data_config=DataConfig,

@@ -16,6 +16,7 @@ SPEC = register(
         metric="accuracy",
         higher_is_better=True,
         losses=("cross-entropy",),
+        row_sum_losses=frozenset({"cross-entropy"}),  # per-row (per-token) NLL sums
         capabilities=frozenset({"embed", "align", "export"}),
         data_config=PairDataConfig,
         data_from_options=functools.partial(pair_data_from_options, target="label"),

@@ -17,6 +17,8 @@ SPEC = register(
         test_key="spearman_cosine",  # SimilarityReport.spearman is the cosine's
         higher_is_better=True,
         losses=("cosent", "cosine-mse"),
+        # CoSENT ranks every pair against every other of the batch: not a sum over rows.
+        row_sum_losses=frozenset({"cosine-mse"}),
         capabilities=frozenset({"embed", "align", "export"}),
         data_config=PairDataConfig,
         data_from_options=functools.partial(pair_data_from_options, target="score"),
