@@ -251,3 +251,18 @@ def test_a_streamed_run_trains_as_in_memory_and_resumes_exactly(tmp_path):
     again = evaluate(EvaluationRequest(run=str(full.run)))
     assert again.report.to_dict() == full.test.to_dict()
     assert isinstance(load_streamed(_cfg(path)).train, StreamedTexts)
+
+
+def test_evaluating_other_data_streams_by_its_own_size(tmp_path):
+    from types import SimpleNamespace
+
+    task = tasks.get("mlm").load()
+    run_data = _cfg(_corpus_file(tmp_path / "c.txt"), stream=True)
+    other = SimpleNamespace(
+        data=str(tmp_path / "o.csv"), text_column="text", dataset=None, split=None
+    )
+    cfg, split = task.evaluation_data(run_data, other)
+    assert cfg.stream is None and not streams(cfg) and split == "all"
+    builtin = SimpleNamespace(data=None, text_column="text", dataset="imdb", split=None)
+    cfg, split = task.evaluation_data(run_data, builtin)
+    assert cfg.data is None and cfg.stream is None and split == "test"

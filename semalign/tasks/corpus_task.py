@@ -114,12 +114,12 @@ class CorpusTask(Task):
     def evaluation_data(self, data, request):
         """The run's corpus (test split), a built-in one, or every text of a file."""
         if request.data is not None:
-            cfg = dataclasses.replace(
-                with_data(data, request.data), text_column=request.text_column
+            cfg = dataclasses.replace(  # another file streams by its own size
+                with_data(data, request.data), text_column=request.text_column, stream=None
             )
             return cfg, request.split or "all"
         if request.dataset is not None:
-            return dataclasses.replace(data, dataset=request.dataset, data=None), (
+            return dataclasses.replace(data, dataset=request.dataset, data=None, stream=None), (
                 request.split or "test"
             )
         return data, request.split or "test"
