@@ -15,10 +15,12 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def run_quick(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def run_quick(
+    script: str, tmp_path: Path, *args: str, timeout: int = 300
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(BENCH / script), "--quick", "--results-dir", str(tmp_path), *args]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
     return out
 
@@ -90,3 +92,25 @@ def test_long_texts_quick(tmp_path):
         assert r["test_accuracy"] * r["examples"] == pytest.approx(
             round(r["test_accuracy"] * r["examples"]), abs=1e-6
         )
+
+
+def test_pretraining_quick(tmp_path):
+    # Three trainings on the whole rotten-tomatoes split (tiny models): minutes when loaded.
+    run_quick("pretraining.py", tmp_path, timeout=900)
+    result = json.loads((tmp_path / "pretraining_quick.json").read_text())
+    rows = {(r["stage"], r.get("seed")): r for r in result["rows"]}
+    assert set(rows) == {("pretrain", None), ("finetuned", 0), ("scratch", 0)}
+    mlm = rows["pretrain", None]
+    assert mlm["test_perplexity"] > 1 and 0 <= mlm["test_masked_token_accuracy"] <= 1
+    finetuned = json.loads((tmp_path / "runs" / "finetuned-seed0" / "config.json").read_text())
+    assert finetuned["init_from"]  # started from the MLM trunk
+    assert "init_from" not in json.loads(
+        (tmp_path / "runs" / "scratch-seed0" / "config.json").read_text()
+    )
+    gain = rows["finetuned", 0]["test_accuracy"] - rows["scratch", 0]["test_accuracy"]
+    assert result["summary"]["gain_points"] == pytest.approx(100 * gain)
+    for row in result["rows"]:
+        assert row["wall_seconds"] > 0 and len(row["load_average"]) == 3
+    again = run_quick("pretraining.py", tmp_path, timeout=900)  # finished runs are kept, not rerun
+    assert "kept from" in again.stdout
+    assert json.loads((tmp_path / "pretraining_quick.json").read_text())["rows"] == result["rows"]

@@ -220,6 +220,14 @@ def train(
         bool, typer.Option(help="Keep the best epoch's weights, not the last.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of init, dropout, shuffling and split.")] = 0,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="causal-lm, mlm: read the --data file or folder from disk as it is used, "
+            "never whole (default: when it is over 256 MiB); the same splits either way.",
+        ),
+    ] = None,
     whole_word_masking: Annotated[
         bool, typer.Option(help="mlm: mask every WordPiece piece of a chosen word together.")
     ] = False,

@@ -4,7 +4,8 @@ Sources: a built-in dataset's reviews (the **training split of the classificatio
 for training, so no validation or test review is ever trained on), a ``.txt`` file (one
 text a line), a CSV / TSV / JSONL file's text column, or a folder of ``.txt`` files (one
 text each, searched recursively). A file or folder is de-duplicated and split 80/10/10
-with the seed. Imports no JAX.
+with the seed (:func:`split_positions`); a large one streams instead
+(:mod:`semalign.data.stream`), split the same way. Imports no JAX.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = [
     "corpus_fields",
     "load_corpus",
     "read_texts",
+    "split_positions",
+    "with_data",
 ]
 
 
@@ -49,6 +52,9 @@ class CorpusConfig:
       lowercase: lower-case before tokenizing.
       split_seed: seed of the split.
       max_buckets: at most this many padded lengths (so compilations).
+      stream: read a file or folder from disk as it is used, never whole
+        (:mod:`semalign.data.stream`); None: when it is larger than
+        :data:`~semalign.data.stream.STREAM_BYTES`. Both ways give the same splits.
     """
 
     dataset: str | None = "imdb"
@@ -60,11 +66,17 @@ class CorpusConfig:
     lowercase: bool = True
     split_seed: int = 0
     max_buckets: int = 4
+    stream: bool | None = None
 
     def __post_init__(self):
         if self.dataset is None and self.data is None:
             raise ValueError("give a built-in dataset name or a text file or folder")
         check_tokenization(self.vocab_size, self.max_len, self.max_buckets)
+        if self.stream and self.data is None:
+            raise ValueError(
+                "--stream reads a file or folder given with --data; a built-in dataset is "
+                "read into memory"
+            )
 
     @property
     def source(self) -> str:
@@ -84,7 +96,11 @@ class Texts:
 
 @dataclass(frozen=True)
 class CorpusSplits:
-    """Train / validation / test texts; ``duplicates_removed`` repeated texts dropped."""
+    """Train / validation / test texts; ``duplicates_removed`` repeated texts dropped.
+
+    Each split is :class:`Texts`, or a :class:`~semalign.data.stream.StreamedTexts` when
+    the corpus streams.
+    """
 
     train: Texts
     validation: Texts
@@ -102,6 +118,7 @@ def corpus_fields(o: Mapping[str, Any]) -> dict[str, Any]:
         "vocab_size": o["vocab_size"],
         "max_len": o["max_len"],
         "split_seed": o["seed"],
+        "stream": o.get("stream"),
     }
 
 
@@ -158,11 +175,23 @@ def load_corpus(cfg: CorpusConfig) -> CorpusSplits:
             f"{cfg.source} holds {len(unique)} distinct text(s); a train / validation / test "
             "split needs at least 3"
         )
-    order = np.random.default_rng(cfg.split_seed).permutation(len(unique))
-    n_val = n_test = max(1, len(unique) // 10)
-    parts = np.split(order, [len(unique) - n_val - n_test, len(unique) - n_test])
-    train, val, test = (Texts(tuple(unique[i] for i in sorted(p))) for p in parts)
+    train, val, test = (
+        Texts(tuple(unique[i] for i in p)) for p in split_positions(len(unique), cfg.split_seed)
+    )
     return CorpusSplits(train, val, test, len(texts) - len(unique))
+
+
+def split_positions(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions ``0 .. n-1`` of distinct texts cut 80/10/10: ``(train, validation, test)``.
+
+    Validation and test get ``max(1, n // 10)`` each, drawn by a permutation seeded with
+    ``seed``; each part is sorted (file order). Streamed and in-memory corpora share it,
+    so both put the same texts in the same split.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = n_test = max(1, n // 10)
+    parts = np.split(order, [n - n_val - n_test, n - n_test])
+    return tuple(np.sort(p) for p in parts)
 
 
 def with_data(cfg: CorpusConfig, data: str) -> CorpusConfig:

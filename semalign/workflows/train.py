@@ -364,8 +364,12 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         mesh=mesh,
         micro_batch=cfg.micro_batch,
     )
-    shapes = sorted({tuple(int(d) for d in b[0].shape) for b in first})
-    slots = sum(a.size for b in first for a in b if a.ndim == 2)
+    shapes, slots, real = set(), 0, 0
+    for b in first:  # one pass: a streamed corpus reads and tokenizes its texts for it
+        shapes.add(tuple(int(d) for d in b[0].shape))
+        slots += sum(a.size for a in b if a.ndim == 2)
+        real += task.tokens(b)
+    shapes = sorted(shapes)
     reporter.start(
         {
             "run": str(run.root),
@@ -379,7 +383,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             "vocab": tokenizer.get_vocab_size(),
             "parameters": parameter_count(model),
             "shapes": shapes,
-            "padding_fraction": 1.0 - sum(task.tokens(b) for b in first) / max(slots, 1),
+            "padding_fraction": 1.0 - real / max(slots, 1),
             "steps_per_epoch": steps_per_epoch,
             "resumed_from_epoch": progress.epoch,
             # Texts longer than max_len, per split (None: the task does not count them).

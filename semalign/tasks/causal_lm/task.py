@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from semalign.data import bucket_boundaries, make_batches
+from semalign.data import Batch, bucket_boundaries, make_batches
+from semalign.data.stream_tokens import StreamedSequences
 from semalign.tasks.causal_lm.model import CausalLM, causal
 from semalign.tasks.causal_lm.spec import SPEC
 from semalign.tasks.corpus_task import CorpusTask
@@ -27,7 +28,7 @@ class EncodedTexts:
     @property
     def real_tokens(self) -> int:
         """Tokens before padding."""
-        return int(sum(len(s) for s in self.sequences))
+        return int(TASK.lengths(self.sequences).sum())
 
 
 def next_token_sums(model, ids, weights):
@@ -60,7 +61,28 @@ class CausalLMTask(CorpusTask):
         del classes
         return EncodedTexts(self.sequences(examples, tokenizer, max_len))
 
-    def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):  # noqa: D102
+    def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):
+        """Length-bucketed padded batches (made as used when the corpus streams)."""
+        if isinstance(encoded.sequences, StreamedSequences):
+            count, make = self.planned(
+                encoded.sequences,
+                data,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=seed,
+                epoch=epoch,
+            )
+
+            def padded():
+                for length, first, rows in make():
+                    ids = np.zeros((batch_size, length), np.int32)
+                    for r, seq in enumerate(rows, first):
+                        ids[r, : len(seq)] = seq
+                    weights = np.zeros(batch_size, np.float32)
+                    weights[first : first + len(rows)] = 1.0
+                    yield Batch(ids, np.zeros(batch_size, np.int32), weights)
+
+            return self.assembled(encoded.sequences, count, padded)
         return make_batches(
             list(encoded.sequences),
             np.zeros(len(encoded.sequences), np.int32),

@@ -11,8 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from semalign.data import bucket_boundaries
-from semalign.data.batching import bucket_groups
 from semalign.tasks.corpus_task import CorpusTask
 from semalign.tasks.mlm.masking import continuation_table, mask_batch
 from semalign.tasks.mlm.model import MaskedLM, bidirectional
@@ -57,7 +55,7 @@ class EncodedTexts:
     @property
     def real_tokens(self) -> int:
         """Tokens before padding."""
-        return int(sum(len(s) for s in self.sequences))
+        return int(TASK.lengths(self.sequences).sum())
 
 
 def masked_sums(model, batch):
@@ -95,30 +93,35 @@ class MLMTask(CorpusTask):
         """Masked batches: training masks anew each epoch, evaluation from ``mask_seed``.
 
         The masks of a training epoch come from ``(seed, epoch)`` alone, so a resumed run
-        sees the masks it would have seen.
+        sees the masks it would have seen (streamed or not: the same draws in the same
+        order; with several streaming processes each draws for its block from its own key).
         """
-        seqs = encoded.sequences
-        lengths = np.fromiter((len(s) for s in seqs), np.int64, len(seqs))
-        bounds = bucket_boundaries(data.max_len, max_buckets=data.max_buckets)
-        groups = bucket_groups(lengths, bounds, batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
+        count, make = self.planned(
+            encoded.sequences, data, batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch
+        )
         key = [seed, epoch, _MASK_STREAM] if shuffle else [data.mask_seed, _MASK_STREAM]
-        rng = np.random.default_rng(key)
         continues = encoded.continues if data.whole_word_masking else None
-        out = []
-        for length, rows in groups:
-            ids, positions, targets = mask_batch(
-                [seqs[i] for i in rows],
-                length,
-                rng,
-                rate=data.mask_rate,
-                vocab_size=encoded.vocab_size,
-                continues=continues,
-                batch_size=batch_size,
-            )
-            weights = np.zeros(batch_size, np.float32)
-            weights[: rows.size] = 1.0
-            out.append(MLMBatch(ids, positions, targets, weights))
-        return out
+
+        def masked():
+            rng = None
+            for length, first, rows in make():
+                if rng is None:  # a process reading rows from ``first`` on draws its own
+                    rng = np.random.default_rng([*key, first] if first else key)
+                ids, positions, targets = mask_batch(
+                    rows,
+                    length,
+                    rng,
+                    rate=data.mask_rate,
+                    vocab_size=encoded.vocab_size,
+                    continues=continues,
+                    batch_size=batch_size,
+                )
+                weights = np.zeros(batch_size, np.float32)
+                weights[: len(rows)] = 1.0
+                arrays = (ids, positions, targets, weights)
+                yield MLMBatch(*(np.roll(a, first, axis=0) for a in arrays))
+
+        return self.assembled(encoded.sequences, count, masked)
 
     def model_config(self, config):  # noqa: D102
         return bidirectional(config)
