@@ -369,7 +369,6 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         shapes.add(tuple(int(d) for d in b[0].shape))
         slots += sum(a.size for a in b if a.ndim == 2)
         real += task.tokens(b)
-    shapes = sorted(shapes)
     reporter.start(
         {
             "run": str(run.root),
@@ -382,7 +381,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             "labels": list(classes),
             "vocab": tokenizer.get_vocab_size(),
             "parameters": parameter_count(model),
-            "shapes": shapes,
+            "shapes": sorted(shapes),
             "padding_fraction": 1.0 - real / max(slots, 1),
             "steps_per_epoch": steps_per_epoch,
             "resumed_from_epoch": progress.epoch,
