@@ -258,15 +258,22 @@ def run_semalign(extra: list[str], runs: Path, threshold: float) -> dict:
     metrics = runs / name / "metrics.jsonl"
     lines: list[tuple[float, str]] = []
     load = LoadSampler()
+    # The stop is a SIGINT: started with `&` from a script this process ignores SIGINT, and
+    # so would the trainer (an ignored signal stays ignored across exec): handle it here
+    # while the child starts, so that it gets Python's default (a handler resets at exec).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # timestamps of its lines are true
-    )
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # timestamps of its lines are true
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     def drain() -> None:
         for line in proc.stdout:
