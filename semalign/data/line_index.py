@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semalign.data.readers import json_line
 from semalign.errors import DataError
 
 __all__ = ["STREAM_SUFFIXES", "TextLines", "index_texts"]
@@ -93,13 +94,7 @@ def _decode(raw: bytes, path: Path, line: int) -> str:
 
 
 def _jsonl_text(line: str, path: Path, n: int, column: str) -> str:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"{path} line {n} column {err.colno}: invalid JSON ({err.msg}); "
-            "write one JSON object per line"
-        ) from None
+    record = json_line(line, path, n)
     if not isinstance(record, dict) or column not in record:
         keys = record if isinstance(record, dict) else ()
         found = ", ".join(repr(k) for k in keys) or "(none, or not an object)"

@@ -189,6 +189,17 @@ def _json_label(value: object, path: Path, line: int, column: str) -> str:
     )
 
 
+def json_line(raw: str, path: Path, line: int):
+    """One line of a JSONL file, parsed; invalid JSON is a one-line :class:`DataError`."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"{path} line {line} column {err.colno}: invalid JSON ({err.msg}); "
+            "write one JSON object per line"
+        ) from None
+
+
 def _read_jsonl(path: Path, text_column: str, label_column: str) -> Examples:
     """Read one JSON object per line."""
     texts: list[str] = []
@@ -197,13 +208,7 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> Examples:
     for line, raw in enumerate(read_table_text(path).split("\n"), start=1):
         if not raw.strip():
             continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path} line {line} column {err.colno}: invalid JSON ({err.msg}); "
-                "write one JSON object per line"
-            ) from None
+        record = json_line(raw, path, line)
         if not isinstance(record, dict):
             raise DataError(
                 f"{path} line {line}: a JSON {type(record).__name__}, not an object; "
