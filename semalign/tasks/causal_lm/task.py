@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from semalign.data import Batch, bucket_boundaries, make_batches
-from semalign.data.stream_tokens import StreamedSequences
+from semalign.data import Batch
 from semalign.tasks.causal_lm.model import CausalLM, causal
 from semalign.tasks.causal_lm.spec import SPEC
 from semalign.tasks.corpus_task import CorpusTask
@@ -62,36 +61,25 @@ class CausalLMTask(CorpusTask):
         return EncodedTexts(self.sequences(examples, tokenizer, max_len))
 
     def batches(self, encoded, data, *, batch_size: int, shuffle: bool, seed=0, epoch=0):
-        """Length-bucketed padded batches (made as used when the corpus streams)."""
-        if isinstance(encoded.sequences, StreamedSequences):
-            count, make = self.planned(
-                encoded.sequences,
-                data,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                seed=seed,
-                epoch=epoch,
-            )
+        """Length-bucketed padded batches (made as used when the corpus streams).
 
-            def padded():
-                for length, first, rows in make():
-                    ids = np.zeros((batch_size, length), np.int32)
-                    for r, seq in enumerate(rows, first):
-                        ids[r, : len(seq)] = seq
-                    weights = np.zeros(batch_size, np.float32)
-                    weights[first : first + len(rows)] = 1.0
-                    yield Batch(ids, np.zeros(batch_size, np.int32), weights)
-
-            return self.assembled(encoded.sequences, count, padded)
-        return make_batches(
-            list(encoded.sequences),
-            np.zeros(len(encoded.sequences), np.int32),
-            batch_size=batch_size,
-            boundaries=bucket_boundaries(data.max_len, max_buckets=data.max_buckets),
-            shuffle=shuffle,
-            seed=seed,
-            epoch=epoch,
+        One path for both: the plan of :meth:`planned`, each batch padded with ``PAD_ID``
+        (0) and weighted 1 on the rows this process holds (all of them on one process).
+        """
+        count, make = self.planned(
+            encoded.sequences, data, batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch
         )
+
+        def padded():
+            for length, first, rows in make():
+                ids = np.zeros((batch_size, length), np.int32)
+                for r, seq in enumerate(rows, first):
+                    ids[r, : len(seq)] = seq
+                weights = np.zeros(batch_size, np.float32)
+                weights[first : first + len(rows)] = 1.0
+                yield Batch(ids, np.zeros(batch_size, np.int32), weights)
+
+        return self.assembled(encoded.sequences, count, padded)
 
     def model_config(self, config):  # noqa: D102
         return causal(config)
