@@ -55,15 +55,23 @@ def test_appending_pads_does_not_change_logits(name, kw):
 def test_batch_one_length_one_and_grads_finite(name):
     m = model(name)
     ids = np.array([[2]], np.int32)
-    out = m(ids, capture=True)
+    out = nnx.jit(lambda m, ids: m(ids, capture=True))(m, ids)
     assert out.logits.shape == (1, 3)
     assert out.attention[0].weights.shape == (1, 4, 1, 1)
 
     def loss(m):
         return jnp.mean(m(IDS).logits ** 2)
 
-    grads = nnx.grad(loss)(m)
+    grads = nnx.jit(nnx.grad(loss))(m)
     assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
+
+
+@pytest.mark.parametrize("name", [*scoring.available(), "dot,cosine,l2,differential"])
+def test_no_parameter_is_weakly_typed(name):
+    """A weak type turns strong at the first update, which compiles the train step again."""
+    params = nnx.state(model(name, positions="sinusoidal", pooling="attention"), nnx.Param)
+    weak = [jax.tree_util.keystr(p) for p, x in jax.tree.leaves_with_path(params) if x.weak_type]
+    assert weak == []
 
 
 @pytest.mark.parametrize("name", scoring.available())
@@ -94,13 +102,14 @@ def test_gradients_match_central_differences(name):
 def test_fused_and_explicit_models_agree():
     a = model("dot,cosine,l2,differential", attention={"fused": True})
     b = model("dot,cosine,l2,differential", attention={"fused": False})
-    np.testing.assert_allclose(a(IDS).logits, b(IDS).logits, atol=1e-5, rtol=0)
+    fwd = nnx.jit(lambda m, ids: m(ids).logits)
+    np.testing.assert_allclose(fwd(a, IDS), fwd(b, IDS), atol=1e-5, rtol=0)
 
 
 def test_vmap_over_examples_matches_batch():
     m = model("differential")
-    batched = m(IDS).logits
-    per_row = nnx.vmap(lambda m, ids: m(ids[None]).logits[0], in_axes=(None, 0))(m, IDS)
+    batched = nnx.jit(lambda m, ids: m(ids).logits)(m, IDS)
+    per_row = nnx.jit(nnx.vmap(lambda m, ids: m(ids[None]).logits[0], in_axes=(None, 0)))(m, IDS)
     np.testing.assert_allclose(per_row, batched, atol=1e-5, rtol=0)
 
 

@@ -41,7 +41,9 @@ class Cosine(Scoring):
 
     def __init__(self, *, heads: int, head_dim: int):
         super().__init__(heads=heads, head_dim=head_dim)
-        self.log_tau = nnx.Param(jnp.full((heads,), math.log(TAU_INIT)))
+        # float32, not a weakly typed Python float: the first update makes it strong,
+        # and the changed type would compile the train step again (twice, with momentum).
+        self.log_tau = nnx.Param(jnp.full((heads,), math.log(TAU_INIT), jnp.float32))
 
     @property
     def tau(self) -> jax.Array:
