@@ -17,7 +17,7 @@ import optax
 
 from semalign.data.tokenizer import SPECIAL_TOKENS
 
-__all__ = ["FIRST", "corrupt", "detection_sums", "sample_replacements"]
+__all__ = ["FIRST", "corrupt", "detection_sums", "replaced_labels", "sample_replacements"]
 
 #: The first ordinary token id; ids below it are special and never judged.
 FIRST = len(SPECIAL_TOKENS)
@@ -61,6 +61,19 @@ def corrupt(
     return ids.at[rows, positions].set(fill.astype(ids.dtype))
 
 
+def replaced_labels(
+    corrupted: jax.Array, original: jax.Array, weights: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """``(replaced, judged)``, both ``[B, L]`` bool: what the discriminator learns, and where.
+
+    ``judged``: real rows' tokens that are not special (padding, ``[CLS]``, ``[SEP]``,
+    ``[UNK]`` are never judged); ``replaced``: judged tokens that differ from the original
+    (a sample equal to the original is not replaced).
+    """
+    judged = (original >= FIRST) & (weights[:, None] > 0)
+    return (corrupted != original) & judged, judged
+
+
 def detection_sums(model, batch, weight: float) -> dict[str, jax.Array]:
     """The generator's and the discriminator's sums on one :class:`RTDBatch`.
 
@@ -78,8 +91,8 @@ def detection_sums(model, batch, weight: float) -> dict[str, jax.Array]:
     hits = (jnp.argmax(gen, -1) == batch.targets).astype(jnp.float32) * chosen
     sampled = sample_replacements(gen, batch.seeds)
     corrupted = corrupt(batch.ids, batch.positions, batch.targets, sampled)
-    judged = (batch.original >= FIRST).astype(jnp.float32) * w[:, None]
-    replaced = (corrupted != batch.original) & (judged > 0)
+    replaced, judged = replaced_labels(corrupted, batch.original, w)
+    judged = judged.astype(jnp.float32)
     logits = model(corrupted).logits  # [B, L]
     bce = optax.sigmoid_binary_cross_entropy(logits, replaced.astype(jnp.float32)) * judged
     detected = ((logits > 0) == replaced).astype(jnp.float32) * judged
