@@ -127,9 +127,10 @@ class RTDTask(MLMTask):
 
     def report(self, pending, classes):  # noqa: D102
         del classes
-        weight = float(pending[0][1]["weight"]) if pending else _DEFAULT_WEIGHT
+        weight = (
+            float(pending[0][1]["weight"]) if pending else DetectionCorpusConfig.detector_weight
+        )
         return detection_report(pending, weight)
 
 
-_DEFAULT_WEIGHT = DetectionCorpusConfig.detector_weight
 TASK = RTDTask()
