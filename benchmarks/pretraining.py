@@ -1,11 +1,13 @@
-"""Masked-LM pretraining, then classification fine-tuning from it, beside training from
-scratch: does the pretrained trunk help, and what does each stage cost on this CPU?
+"""Masked-LM (or replaced-token detection) pretraining, then classification fine-tuning
+from it, beside training from scratch: does the pretrained trunk help, and what does each
+stage cost on this CPU?
 
     python benchmarks/pretraining.py                      # rotten-tomatoes, 3 seeds
     python benchmarks/pretraining.py --dataset imdb       # the other built-in corpus
     python benchmarks/pretraining.py --vocab-size 4000    # a lever: a smaller vocabulary
     python benchmarks/pretraining.py --quick              # seconds-long smoke run
     python benchmarks/pretraining.py --fresh              # re-measure rows already saved
+    python benchmarks/pretraining.py --pretrain-task rtd  # ELECTRA's objective instead
 
 Protocol (issue 13):
 
@@ -23,7 +25,12 @@ shared). Rows already in the results file at the same settings are kept and thei
 skipped, and the pretrained run is reused from ``--runs-dir`` when it is there, so an
 interrupted benchmark continues where it stopped.
 
-Writes ``results/pretraining[_<tag>].json``.
+``--pretrain-task rtd`` pretrains with replaced-token detection (the rtd task; the kept
+epoch is the one with the lowest validation objective) and writes
+``results/pretraining_rtd[_<tag>].json``; ``--no-scratch`` leaves the scratch arm out (it
+does not depend on the pretraining: compare with ``results/pretraining.json``'s).
+
+Writes ``results/pretraining[_rtd][_<tag>].json``.
 """
 
 from __future__ import annotations
@@ -79,22 +86,50 @@ def _stage(result, started: float, wall0: float) -> dict:
     }
 
 
-def pretrain(settings: dict, runs_dir: Path) -> dict:
-    """Stage 1: the MLM run on the corpus's training split (reused when it is there)."""
+def _measures(task: str, test, val: list[dict]) -> dict:
+    """The pretraining run's test numbers and validation curves, by its task."""
+    if task == "mlm":
+        return {
+            "test_perplexity": test.perplexity,
+            "test_masked_token_accuracy": test.accuracy,
+            "val_perplexity_by_epoch": [r["val_perplexity"] for r in val],
+            "val_masked_token_accuracy_by_epoch": [r["val_accuracy"] for r in val],
+        }
+    keys = ("loss", "generator_accuracy", "detection_accuracy", "detection_auc", "replaced_share")
+    return {
+        **{f"test_{k}": getattr(test, k) for k in keys},
+        **{f"val_{k}_by_epoch": [r[f"val_{k}"] for r in val] for k in keys},
+    }
+
+
+def _pretrain_line(task: str, row: dict) -> str:
+    if task == "mlm":
+        return (
+            f"test perplexity {row['test_perplexity']:.1f}, masked-token accuracy "
+            f"{100 * row['test_masked_token_accuracy']:.1f} %"
+        )
+    return (
+        f"test objective {row['test_loss']:.3f}, detection AUC {row['test_detection_auc']:.3f}, "
+        f"generator accuracy {100 * row['test_generator_accuracy']:.1f} %"
+    )
+
+
+def pretrain(settings: dict, runs_dir: Path, task: str = "mlm") -> dict:
+    """Stage 1: the pretraining run on the corpus's training split (reused when it is there)."""
+    from semalign import tasks
     from semalign.config import TrainConfig
-    from semalign.tasks.mlm.spec import MaskedCorpusConfig
     from semalign.tracking import read_metrics
     from semalign.workflows.train import TrainRequest, train
 
     c0, w0 = time.process_time(), time.perf_counter()
     result = train(
         TrainRequest(
-            task="mlm",
-            data=MaskedCorpusConfig(dataset=settings["dataset"], **settings["data"]),
+            task=task,
+            data=tasks.get(task).data_config(dataset=settings["dataset"], **settings["data"]),
             train=TrainConfig(**settings["pretrain"]),
             model=_model(settings),
             runs_dir=str(runs_dir),
-            name="mlm",
+            name=task,
             overwrite=True,
             tensorboard=False,
         )
@@ -103,10 +138,7 @@ def pretrain(settings: dict, runs_dir: Path) -> dict:
     return {
         "stage": "pretrain",
         "run": str(result.run),
-        "test_perplexity": result.test.perplexity,
-        "test_masked_token_accuracy": result.test.accuracy,
-        "val_perplexity_by_epoch": [r["val_perplexity"] for r in val],
-        "val_masked_token_accuracy_by_epoch": [r["val_accuracy"] for r in val],
+        **_measures(task, result.test, val),
         "epoch_seconds": [r["epoch_seconds"] for r in val],
         **_stage(result, c0, w0),
     }
@@ -186,6 +218,8 @@ def main() -> None:
     p.add_argument("--runs-dir", default="runs/benchmark-pretraining")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
     p.add_argument("--fresh", action="store_true", help="ignore rows saved before")
+    p.add_argument("--pretrain-task", choices=("mlm", "rtd"), default="mlm")
+    p.add_argument("--no-scratch", action="store_true", help="leave the scratch arm out")
     a = p.parse_args()
     if a.results_dir:
         _common.RESULTS = Path(a.results_dir)
@@ -202,7 +236,12 @@ def main() -> None:
             settings[group][key] = value
     if a.seeds:
         settings["seeds"] = [int(s) for s in a.seeds.split(",")]
-    name = "pretraining" + ("_quick" if a.quick else "") + (f"_{a.tag}" if a.tag else "")
+    task = a.pretrain_task
+    if task != "mlm":  # the mlm settings (and their saved rows) stay as they were
+        settings["pretrain_task"] = task
+    name = "pretraining" + ("_quick" if a.quick else "") + (f"_{task}" if task != "mlm" else "")
+    name += f"_{a.tag}" if a.tag else ""
+    arms = (("finetuned", True),) if a.no_scratch else (("finetuned", True), ("scratch", False))
     runs_dir = Path(a.runs_dir) / name
     if a.quick and not a.results_dir:
         raise SystemExit("--quick writes into --results-dir only (not benchmarks/results)")
@@ -229,18 +268,18 @@ def main() -> None:
     mlm = have("pretrain")
     if mlm is None or not (Path(mlm["run"]) / "config.json").is_file():
         rows = [r for r in rows if r["stage"] == "scratch"]  # fine-tunes need this very run
-        mlm = pretrain(settings, runs_dir)
+        mlm = pretrain(settings, runs_dir, task)
         rows.insert(0, mlm)
         write()
     print(
-        f"pretrain: test perplexity {mlm['test_perplexity']:.1f}, masked-token accuracy "
-        f"{100 * mlm['test_masked_token_accuracy']:.1f} %, best epoch {mlm['best_epoch']}, "
+        f"pretrain ({task}): {_pretrain_line(task, mlm)}, best epoch {mlm['best_epoch']}, "
         f"{mlm['wall_seconds']:.0f} s (load {mlm['load_average'][0]:.1f})",
         flush=True,
     )
     for seed in settings["seeds"]:
-        for arm, init in (("finetuned", mlm["run"]), ("scratch", None)):
+        for arm, pretrained in arms:
             if have(arm, seed) is None:
+                init = mlm["run"] if pretrained else None
                 rows.append(classify(settings, runs_dir, seed, init))
                 write()
             r = have(arm, seed)

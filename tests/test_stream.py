@@ -85,7 +85,7 @@ def _encoded(task, splits, tokenizer):
     return task.encode(splits.train, tokenizer, (), 12)
 
 
-@pytest.mark.parametrize("name", ["mlm", "causal-lm"])
+@pytest.mark.parametrize("name", ["mlm", "rtd", "causal-lm"])
 def test_streamed_batches_are_the_in_memory_batches(tmp_path, name):
     path = _corpus_file(tmp_path / "c.txt")
     cfg = _cfg(path, whole_word_masking=True)

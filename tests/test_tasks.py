@@ -26,6 +26,7 @@ def test_registry_lists_the_tasks_with_their_selection_metric():
         "pair-classification",
         "causal-lm",
         "mlm",
+        "rtd",
     )
     assert tasks.get("similarity").metric == "spearman"
     assert tasks.get("classification").higher_is_better

@@ -224,12 +224,12 @@ def train(
         bool | None,
         typer.Option(
             "--stream/--no-stream",
-            help="causal-lm, mlm: read the --data file or folder from disk as it is used, "
+            help="causal-lm, mlm, rtd: read the --data file or folder from disk as it is used, "
             "never whole (default: when it is over 256 MiB); the same splits either way.",
         ),
     ] = None,
     whole_word_masking: Annotated[
-        bool, typer.Option(help="mlm: mask every WordPiece piece of a chosen word together.")
+        bool, typer.Option(help="mlm, rtd: mask every WordPiece piece of a chosen word together.")
     ] = False,
     init_from: Annotated[
         str | None,
