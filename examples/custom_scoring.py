@@ -42,7 +42,7 @@ class Gaussian(Scoring):
 
     def __init__(self, *, heads: int, head_dim: int):
         super().__init__(heads=heads, head_dim=head_dim)
-        self.log_sigma = nnx.Param(jnp.full((heads,), math.log(SIGMA_INIT)))
+        self.log_sigma = nnx.Param(jnp.full((heads,), math.log(SIGMA_INIT), jnp.float32))
 
     def inverse_variance(self, dtype) -> jax.Array:
         """``1 / sigma_h^2`` per head, ``[heads]``."""

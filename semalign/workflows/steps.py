@@ -24,7 +24,7 @@ from flax import nnx
 
 Metrics = dict[str, jax.Array]
 
-__all__ = ["Steps", "weight_penalty"]
+__all__ = ["Steps", "strong_types", "weight_penalty"]
 
 
 def weight_penalty(model: nnx.Module, l1: float, l2: float) -> jax.Array | float:
@@ -37,6 +37,18 @@ def weight_penalty(model: nnx.Module, l1: float, l2: float) -> jax.Array | float
     mats = [p[...] for _, p in nnx.iter_graph(model) if isinstance(p, nnx.Param) and p.ndim >= 2]
     return l1 * sum(jnp.sum(jnp.abs(w)) for w in mats) + l2 * sum(
         jnp.sum(jnp.square(w)) for w in mats
+    )
+
+
+def strong_types(tree: Any) -> Any:
+    """``tree`` with every weakly typed array made strong (same dtype and values).
+
+    A parameter created from a Python float (``jnp.full(n, 0.5)``) is weakly typed until
+    its first update makes it strong; the changed input type would compile the train
+    step again, and its optimizer moments once more. Plugins are free to make one.
+    """
+    return jax.tree.map(
+        lambda x: jnp.asarray(x, x.dtype) if getattr(x, "weak_type", False) else x, tree
     )
 
 
@@ -103,7 +115,7 @@ class Steps:
         model.eval()
         self.eval_def, _ = nnx.split(model)
         self.opt_def, opt_state = nnx.split(optimizer) if optimizer is not None else (None, None)
-        self.state = (model_state, opt_state)
+        self.state = strong_types((model_state, opt_state))
         self.loss, self.outputs = loss, outputs
         self.l1, self.l2 = l1, l2
         self.mesh = mesh
