@@ -213,6 +213,8 @@ def main() -> None:
     p.add_argument("--dim", type=int, help="trunk width (a lever)")
     p.add_argument("--layers", type=int, help="trunk depth (a lever)")
     p.add_argument("--mlm-epochs", type=int, help="pretraining epochs (a lever)")
+    p.add_argument("--scoring", help="the trunk's scoring, e.g. cosine (a lever; default dot)")
+    p.add_argument("--pretrain-only", action="store_true", help="no classifier arms")
     p.add_argument("--seeds", help="comma-separated classifier seeds, e.g. 0,1,2")
     p.add_argument("--tag", help="results/pretraining_<tag>.json (a variant)")
     p.add_argument("--runs-dir", default="runs/benchmark-pretraining")
@@ -234,8 +236,12 @@ def main() -> None:
     ):
         if value is not None:
             settings[group][key] = value
+    if a.scoring:
+        settings["scoring"] = a.scoring
     if a.seeds:
         settings["seeds"] = [int(s) for s in a.seeds.split(",")]
+    if a.pretrain_only:
+        settings["seeds"] = []
     task = a.pretrain_task
     if task != "mlm":  # the mlm settings (and their saved rows) stay as they were
         settings["pretrain_task"] = task
