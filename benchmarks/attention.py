@@ -3,6 +3,7 @@
     python benchmarks/attention.py                       # L 128, 512, 2048; batch 8, 4 heads, d 64
     python benchmarks/attention.py --lengths 128,512     # a subset
     python benchmarks/attention.py --quick               # smoke run (the test suite runs it)
+    python benchmarks/attention.py --together            # fwd and fwd+bwd in the same rounds
 
 For every registered scoring, the forward and the forward+backward (gradient of
 ``sum(out * g)`` with respect to q, k, v and the scoring's parameters) are compiled ahead of
@@ -188,11 +189,22 @@ def run_length(length: int, names: tuple[str, ...], a: argparse.Namespace) -> li
         rows.append(row)
         fwd_entries.append({"row": row, "compiled": fc, "args": fargs})
         bwd_entries.append({"row": row, "compiled": bc, "args": bargs})
-    measure(fwd_entries, a, f"L={length} forward")
+    if a.together:  # one forward call first, to leave out the slow kernels' backward
+        for e in fwd_entries:
+            e["warmup_s"] = call_time(e["compiled"], e["args"], 1)
+    else:
+        measure(fwd_entries, a, f"L={length} forward")
     # The backward costs several forwards: leave out kernels whose forward was already slow.
     slow = [e for e in fwd_entries[1:] if e["warmup_s"] * 4 > a.max_call_s]
     keep = [be for fe, be in zip(fwd_entries, bwd_entries, strict=True) if fe not in slow]
-    measure(keep, a, f"L={length} forward+backward")
+    if a.together:
+        measure(fwd_entries + keep, a, f"L={length} forward and forward+backward")
+    else:
+        measure(keep, a, f"L={length} forward+backward")
+    for fe, be in zip(fwd_entries, bwd_entries, strict=True):
+        if a.together and be in keep:  # same rounds: the ratio is paired round by round
+            ratios = [b / f for f, b in zip(fe["times"], be["times"], strict=True)]
+            fe["row"]["forward_backward_over_forward"] = round(statistics.median(ratios), 3)
     for direction, entries in (("forward", fwd_entries), ("forward_backward", keep)):
         ref = entries[0]
         for e in entries:
@@ -287,10 +299,12 @@ def print_table(rows: list[dict]) -> None:
         mib = r["temp_bytes"]
         mem = f"{mib['forward'] / 2**20:7.1f}/{mib['forward_backward'] / 2**20:7.1f}"
         tx = r["temp_x_reference"]
+        paired = r.get("forward_backward_over_forward")
         print(
             f"{r['length']:5d} {r['kernel']:30s} {fmt_x(r['forward']):>17s}"
             f" {fmt_x(r['forward_backward']):>18s} {mem:>16s}"
             f" {tx['forward']:5.2f}/{tx['forward_backward']:5.2f}"
+            + ("" if paired is None else f"  fwd+bwd/fwd {paired:.2f}")
         )
     print("  * one call only (too slow for rounds); skipped: forward+backward not timed")
 
@@ -309,6 +323,11 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=60.0, help="stop adding rounds after this")
     p.add_argument("--min-round-s", type=float, default=0.2, help="calls per kernel per round")
     p.add_argument("--max-call-s", type=float, default=15.0)
+    p.add_argument(
+        "--together",
+        action="store_true",
+        help="time forward and forward+backward in the same rounds (their ratio paired)",
+    )
     p.add_argument("--out", default=None, help="result name (default attention[_quick])")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
     a = p.parse_args()

@@ -165,6 +165,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     p.add_argument("--spinning", action="store_true", help="onnxruntime threads busy-wait")
     p.add_argument("--no-save", action="store_true", help="print only")
+    p.add_argument("--out", default=None, help="result name (default onnx_latency[-quick])")
     args = p.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
     if args.quick:
@@ -192,7 +193,8 @@ def main() -> None:
             | {"threads": args.threads or os.cpu_count(), "spinning": args.spinning},
             "results": results,
         }
-        print("saved", save("onnx_latency-quick" if args.quick else "onnx_latency", payload))
+        name = args.out or ("onnx_latency-quick" if args.quick else "onnx_latency")
+        print("saved", save(name, payload))
 
 
 if __name__ == "__main__":

@@ -52,13 +52,28 @@ def additive_scores(a: jax.Array, c: jax.Array, v: jax.Array, *, block: int = 12
 
     """
     if not isinstance(c.shape[1], int):  # symbolic length (export): no blocks, no backward
-        return _scores(a, c, v)
+        return _graph_scores(a, c, v)
     return _additive_blocked(a, c, v, block)
 
 
 def _scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
     hidden = jnp.tanh(a[:, :, None] + c[:, None])  # [b, q, k, h, a]
     return jnp.einsum("bqkha,ha->bhqk", hidden, v)
+
+
+def _graph_scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
+    """:func:`_scores` in the operators onnxruntime runs fast (the exported graph).
+
+    The hidden is laid out ``[b, h, a, q, k]``: the broadcast ``Add`` then runs over
+    ``k``-long contiguous spans and ``v``'s reduction is one batched ``MatMul``
+    (``[h, 1, a] @ [b, h, a, q·k]``), where the ``[b, q, k, h, a]`` form's ``Einsum`` and
+    16-wide spans ran 2-4x slower than ``jax.jit`` (benchmarks/README.md).
+    """
+    b, heads = a.shape[0], a.shape[2]
+    hidden = jnp.tanh(a.transpose(0, 2, 3, 1)[..., None] + c.transpose(0, 2, 3, 1)[:, :, :, None])
+    q_len, k_len = hidden.shape[3], hidden.shape[4]
+    s = jnp.matmul(v[:, None, :], hidden.reshape(b, heads, v.shape[1], -1))  # [b, h, 1, q·k]
+    return s.reshape(b, heads, q_len, k_len)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -71,27 +86,31 @@ def _additive_fwd(a: jax.Array, c: jax.Array, v: jax.Array, block: int):
 
 
 def _additive_bwd(block: int, res: tuple[jax.Array, ...], g: jax.Array):
-    """The VJP per key block: one ``[b, q, block, h, a]`` term per step.
+    """The VJP per key block: ``tanh`` once per pair, on ``[b, q, block, h·a]``.
 
-    With ``u = tanh(a_i + c_j)`` and ``t = g_ij v ⊙ (1 − u²)``: ``da_i = Σ_j t``,
-    ``dc_j = Σ_i t``, ``dv = Σ_ij g_ij u``.
+    With ``u = tanh(a_i + c_j)``, ``p = g_ij u`` and ``t = g_ij (1 − u²) = g_ij − p u``:
+    ``dv = Σ_ij p``, ``da_i = v ⊙ Σ_j t``, ``dc_j = v ⊙ Σ_i t``.
     """
     a, c, v = res
+    b, q_len, heads, width = a.shape
+    # Heads folded into the contiguous last axis (h·a): with a = 16 the inner loops were
+    # too short; ``u`` shared by the three reductions (measured in benchmarks/README.md).
+    af = a.reshape(b, q_len, 1, heads * width)
 
     def step(carry, cb, gb):
         da, dv = carry
-        # Two copies of the inputs behind a barrier keep dv's reduction apart from
-        # da's and dc's: sharing tanh made XLA materialise it, 3x slower (measured).
-        (a1, c1, g1), (a2, c2, g2) = jax.lax.optimization_barrier(((a, cb, gb), (a, cb, gb)))
-        gu = g1.transpose(0, 2, 3, 1)[..., None] * jnp.tanh(a1[:, :, None] + c1[:, None])
-        dv = dv + jnp.sum(jnp.sum(gu, axis=2), axis=(0, 1))
-        u = jnp.tanh(a2[:, :, None] + c2[:, None])  # [b, q, block, h, a]
-        t = g2.transpose(0, 2, 3, 1)[..., None] * (1.0 - u * u)
-        return (da + jnp.sum(t, axis=2) * v, dv), jnp.sum(t, axis=1) * v
+        n = cb.shape[1]
+        u = jnp.tanh(af + cb.reshape(b, 1, n, heads * width))  # [b, q, block, h·a]
+        ge = jnp.broadcast_to(gb.transpose(0, 2, 3, 1)[..., None], (b, q_len, n, heads, width))
+        ge = ge.reshape(u.shape)
+        p = ge * u
+        t = ge - p * u
+        dc = jnp.sum(t, axis=1).reshape(b, n, heads, width) * v
+        return (da + jnp.sum(t, axis=2), dv + jnp.sum(p, axis=(0, 1, 2))), dc
 
-    init = (jnp.zeros_like(a), jnp.zeros_like(v))
+    init = (jnp.zeros((b, q_len, heads * width), a.dtype), jnp.zeros(heads * width, a.dtype))
     (da, dv), dc = scan_key_blocks(step, init, c, g.astype(a.dtype), block, a.size)
-    return da, dc, dv
+    return da.reshape(a.shape) * v, dc, dv.reshape(v.shape)
 
 
 _additive_blocked.defvjp(_additive_fwd, _additive_bwd)
