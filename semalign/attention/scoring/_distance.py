@@ -99,7 +99,10 @@ def _build_l1(c: BuildContext) -> FunctionScoring:
     def logits(q: jax.Array, k: jax.Array) -> jax.Array:
         return l1_logits(q, k, block=c.key_block)
 
-    return FunctionScoring(logits, None, heads=c.heads, head_dim=c.head_dim)
+    # Exported one example at a time: 2-3x faster in onnxruntime at batch 32 x 128.
+    return FunctionScoring(
+        logits, None, heads=c.heads, head_dim=c.head_dim, export_per_example=True
+    )
 
 
 register(

@@ -16,10 +16,12 @@ own, and ``Einsum`` is slow there. ``kernel="onnxruntime"`` swaps each attention
   logits, an additive mask bias, one ``Softmax``, one ``MatMul``;
 * scorings with their own weights and no such forms: their ``weights`` as written.
 
-The explicit forms (all but the ``Attention`` operator) run one example at a time
-(``lax.map``, an ONNX ``Loop``): onnxruntime writes every intermediate out in full, and
-one example's ``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``) stays in cache where the
-whole batch's does not (batch 32 x 128: see benchmarks/README.md, ONNX vs JAX).
+The stacked softmaxes, and the softmax of logits of a scoring that asks for it
+(``Scoring.export_per_example``: ``l1``), run one example at a time (``lax.map``, an ONNX
+``Loop``): onnxruntime writes every intermediate out in full, and one example's
+``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``) stays in cache where the whole batch's
+does not (batch 32 x 128: see benchmarks/README.md, ONNX vs JAX). ``additive`` ran 4x
+slower that way and does not ask.
 
 A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
 output is multiplied by a ``[batch, q, 1, 1]`` row flag instead of masking the big
@@ -202,7 +204,7 @@ class OnnxAttention(nnx.Module):
             elif not _softmax_of_logits(scorer):
                 logits, w = scorer.weights(qh, kh, mask)
                 out = _weighted_sum(w, vh)
-            elif not capture:
+            elif not capture and scorer.export_per_example:
                 fn = partial(_form_logits, scorer) if scorer.fusable else scorer
                 out = softmax_attention(fn, qh, kh, vh, bias)
             else:
