@@ -99,7 +99,8 @@ def _build_l1(c: BuildContext) -> FunctionScoring:
     def logits(q: jax.Array, k: jax.Array) -> jax.Array:
         return l1_logits(q, k, block=c.key_block)
 
-    # Exported one example at a time: 2-3x faster in onnxruntime at batch 32 x 128.
+    # Exported one example at a time: in onnxruntime at batch 32 x 128 the attention alone
+    # ran ~2x faster, the whole classifier 1.5x (benchmarks/README.md, ONNX vs JAX).
     return FunctionScoring(
         logits, None, heads=c.heads, head_dim=c.head_dim, export_per_example=True
     )

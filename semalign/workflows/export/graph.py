@@ -20,7 +20,7 @@ The stacked softmaxes, and the softmax of logits of a scoring that asks for it
 (``Scoring.export_per_example``: ``l1``), run one example at a time (``lax.map``, an ONNX
 ``Loop``): onnxruntime writes every intermediate out in full, and one example's
 ``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``) stays in cache where the whole batch's
-does not (batch 32 x 128: see benchmarks/README.md, ONNX vs JAX). ``additive`` ran 4x
+does not (batch 32 x 128: see benchmarks/README.md, ONNX vs JAX). ``additive`` ran 3-5x
 slower that way and does not ask.
 
 A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
