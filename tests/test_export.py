@@ -132,6 +132,22 @@ def test_dot_form_scorings_use_the_fused_attention_operator():
     assert max(max_diffs(model, proto).values()) <= ATOL
 
 
+def test_explicit_attention_runs_one_example_at_a_time():
+    """l1 and diff-transformer attend inside a Loop (one softmax for diff-transformer's
+    two); the fused Attention operator stays outside any Loop."""
+    ops = {n: {x.op_type for x in convert(tiny_model(n)).graph.node} for n in ("l1", "dot")}
+    assert "Loop" in ops["l1"] and "Attention" not in ops["l1"]
+    assert "Loop" not in ops["dot"] and "Attention" in ops["dot"]
+    proto = convert(tiny_model("diff-transformer"))
+    onnx.checker.check_model(proto, full_check=True)
+    assert "Attention" not in {n.op_type for n in proto.graph.node}
+    loops = [n for n in proto.graph.node if n.op_type == "Loop"]
+    assert len(loops) == 2  # one per layer
+    for loop in loops:
+        body = [x.op_type for x in loop.attribute[0].g.node]
+        assert body.count("Softmax") == 1 and body.count("MatMul") == 2, body
+
+
 @pytest.mark.parametrize("name", ["dot", "differential"])
 def test_the_model_graph_as_written_also_exports(name):
     model = tiny_model(name, window=(1, 1))

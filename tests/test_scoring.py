@@ -1,6 +1,7 @@
 """Every registered scoring through one contract, against numpy references."""
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 import reference
 from flax import nnx
 
-from semalign.attention import attend, build_mask, masked_softmax, scoring
+from semalign.attention import MASK_VALUE, attend, build_mask, masked_softmax, scoring
 from semalign.attention.scoring._diff_transformer import lambda_init, rms_norm
 
 ALL = scoring.available()
@@ -344,6 +345,27 @@ def test_l1_export_form_equals_reference():
     q, k, v, valid = inputs(6)
     want = reference.attention("l1", q, k, v, np.ones((1, 1, LQ, LK), bool), {})[0]
     np.testing.assert_allclose(jax.jit(l1_min_form)(q, k), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["none", "padding", "causal", "local"])
+@pytest.mark.parametrize(
+    ("name", "form"), [("l1", "softmax_attention"), ("diff-transformer", "stacked_softmaxes")]
+)
+def test_export_attention_forms_equal_reference(name, form, kind):
+    """The exported graph's attention, one example at a time (diff-transformer: its two
+    softmaxes as one over stacked heads), gives the reference output."""
+    from semalign.workflows.export import graph
+
+    s = make(name)
+    q, k, v, valid = inputs(8)
+    mask = mask_for(kind, valid, LQ, LK)
+    if mask is None:
+        mask, bias = np.ones((1, 1, LQ, LK), bool), jnp.zeros((1, 1, 1, LK))
+    else:
+        bias = jnp.where(mask, 0.0, MASK_VALUE)
+    got = jax.jit(partial(getattr(graph, form), s))(q, k, v, bias)
+    _, w, _ = reference.attention(name, q, k, v, np.asarray(mask), params_of(name, s))
+    np.testing.assert_allclose(got, np.einsum("bhqk,bkhd->bqhd", w, v), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["dot", "diff-transformer"])

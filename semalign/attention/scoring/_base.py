@@ -39,6 +39,11 @@ class Scoring(nnx.Module):
     #: Whether :meth:`fused` may run through ``jax.nn.dot_product_attention``.
     fusable: bool = False
 
+    #: Whether an exported graph computes this scoring's softmax attention one example
+    #: at a time (an ONNX ``Loop``): a win when the logits build a large intermediate
+    #: (``l1``: ``[heads, d, q, k]``) that then stays in cache; measured, not assumed.
+    export_per_example: bool = False
+
     def __call__(self, q: jax.Array, k: jax.Array) -> jax.Array:
         """``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]`` logits."""
         return self.logits(q, k)
@@ -83,6 +88,7 @@ class FunctionScoring(Scoring):
       dot_form_fn: ``(q, k) -> DotForm`` or None when not matmul-reducible.
       heads: number of heads.
       head_dim: per-head width.
+      export_per_example: see :attr:`Scoring.export_per_example`.
 
     """
 
@@ -93,11 +99,13 @@ class FunctionScoring(Scoring):
         *,
         heads: int,
         head_dim: int,
+        export_per_example: bool = False,
     ):
         super().__init__(heads=heads, head_dim=head_dim)
         self.logits_fn = logits_fn
         self.dot_form_fn = dot_form_fn
         self.fusable = dot_form_fn is not None
+        self.export_per_example = export_per_example
 
     def logits(self, q: jax.Array, k: jax.Array) -> jax.Array:  # noqa: D102
         return self.logits_fn(q, k)

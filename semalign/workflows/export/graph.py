@@ -9,9 +9,19 @@ own, and ``Einsum`` is slow there. ``kernel="onnxruntime"`` swaps each attention
 * scorings with a dot-product form (``dot``, ``general``, ``cosine``, ``l2``,
   ``differential``): one ONNX ``Attention`` operator (opset >= 23; ``MatMul`` + ``Softmax``
   + ``MatMul`` below it), the mask as an additive bias;
+* scorings whose weights mix several softmaxes of dot-product forms
+  (``diff-transformer``: ``Σ_m c_m softmax(form_m)``): the M softmaxes as one over M x
+  heads stacked heads, one ``MatMul`` pair, then the ``c_m`` combination;
 * other scorings whose weights are a softmax of logits (``l1``, ``additive``): their
   logits, an additive mask bias, one ``Softmax``, one ``MatMul``;
-* scorings with their own weights (``diff-transformer``): their ``weights`` as written.
+* scorings with their own weights and no such forms: their ``weights`` as written.
+
+The stacked softmaxes, and the softmax of logits of a scoring that asks for it
+(``Scoring.export_per_example``: ``l1``), run one example at a time (``lax.map``, an ONNX
+``Loop``): onnxruntime writes every intermediate out in full, and one example's
+``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``) stays in cache where the whole batch's
+does not (batch 32 x 128: see benchmarks/README.md, ONNX vs JAX). ``additive`` ran 3-5x
+slower that way and does not ask.
 
 A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
 output is multiplied by a ``[batch, q, 1, 1]`` row flag instead of masking the big
@@ -23,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -54,6 +65,69 @@ def _form_logits(scorer: Scoring, q: jax.Array, k: jax.Array) -> jax.Array:
     logits = jnp.matmul(form.q.transpose(0, 2, 1, 3), form.k.transpose(0, 2, 3, 1))
     logits = logits * form.scale
     return logits if form.bias is None else logits + form.bias
+
+
+def _per_example(fn, bias: jax.Array, *xs: jax.Array) -> jax.Array:
+    """``fn(*xs, bias)`` one example at a time (``lax.map``: an ONNX ``Loop``).
+
+    ``xs`` are ``[b, ...]``, ``bias`` is ``[b or 1, ...]`` (shared by every example when
+    its batch axis is 1); ``fn`` takes and gives batches of one. Same numbers as one call.
+    """
+    xs = tuple(x[:, None] for x in xs)  # [b, 1, ...]: no reshaping inside the loop
+    if isinstance(bias.shape[0], int) and bias.shape[0] == 1:
+        out = jax.lax.map(lambda a: fn(*a, bias), xs)
+    else:
+        out = jax.lax.map(lambda a: fn(*a), (*xs, bias[:, None]))
+    return out[:, 0]
+
+
+def _softmax_matmul(logits_fn, q: jax.Array, k: jax.Array, vt: jax.Array, bias: jax.Array):
+    """``softmax(logits_fn(q, k) + bias) · vt``: weights ``[b, h, q, k]`` -> ``[b, h, q, d_v]``."""
+    w = jax.nn.softmax(logits_fn(q, k).astype(jnp.float32) + bias, axis=-1)
+    return jnp.matmul(w.astype(vt.dtype), vt)
+
+
+def softmax_attention(logits_fn, q: jax.Array, k: jax.Array, v: jax.Array, bias):
+    """``softmax(logits_fn(q, k) + bias) V`` one example at a time: ``[b, q, h, d] -> same``.
+
+    ``logits_fn``: ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]`` (a scoring's logits);
+    ``bias``: ``[b or 1, 1, q or 1, k]``.
+    """
+    out = _per_example(partial(_softmax_matmul, logits_fn), bias, q, k, v.transpose(0, 2, 1, 3))
+    return out.transpose(0, 2, 1, 3)
+
+
+def _stackable(forms) -> bool:
+    """Several forms of one width, no bias: one softmax over their stacked heads."""
+    widths = {f.q.shape[-1] for f, _ in forms} | {f.k.shape[-1] for f, _ in forms}
+    return len(forms) > 1 and len(widths) == 1 and all(f.bias is None for f, _ in forms)
+
+
+def stacked_softmaxes(scorer: Scoring, q: jax.Array, k: jax.Array, v: jax.Array, bias):
+    """``Σ_m c_m softmax(form_m) V`` as one softmax over ``M·h`` stacked heads.
+
+    ``[b, q, h, d] x3, bias [b or 1, 1, q or 1, k] -> [b, q, h, d]``. One ``MatMul`` pair
+    and one ``Softmax`` (one example at a time) instead of M of each (diff-transformer:
+    M = 2); the forms, the stacking and the ``c_m`` sum run outside the loop.
+    """
+    forms = scorer.dot_forms(q, k)
+    fq = jnp.concatenate([f.q * jnp.asarray(f.scale, f.q.dtype) for f, _ in forms], axis=2)
+    fk = jnp.concatenate([f.k for f, _ in forms], axis=2)
+    vt = jnp.concatenate([v] * len(forms), axis=2).transpose(0, 2, 1, 3)
+    out = _per_example(
+        partial(_softmax_matmul, jnp.matmul),
+        bias,
+        fq.transpose(0, 2, 1, 3),  # [b, M·h, q, d]
+        fk.transpose(0, 2, 3, 1),  # [b, M·h, d, k]
+        vt,  # [b, M·h, k, d_v]
+    ).transpose(0, 2, 1, 3)  # [b, q, M·h, d_v]
+    h = v.shape[2]
+    total = None
+    for m, (_, c) in enumerate(forms):
+        o = out[:, :, m * h : (m + 1) * h]
+        o = o if isinstance(c, float) and c == 1.0 else o * jnp.asarray(c, o.dtype)
+        total = o if total is None else total + o
+    return total
 
 
 def _native(form: DotForm, v: jax.Array, bias: jax.Array):
@@ -116,7 +190,11 @@ class OnnxAttention(nnx.Module):
             heads = slice(start, start + count)
             qh, kh, vh = q[:, :, heads], k[:, :, heads], v[:, :, heads]
             logits = w = None
-            if scorer.fusable and self.native and not capture:
+            # Shapes only (adds nothing to the graph): which form this scoring exports as.
+            forms = jax.eval_shape(scorer.dot_forms, qh, kh) if scorer.fusable else ()
+            if not capture and _stackable(forms):
+                out = stacked_softmaxes(scorer, qh, kh, vh, bias)
+            elif scorer.fusable and self.native and not capture:
                 # Σ_m c_m softmax(form_m) V: one fused operator per softmax term.
                 out = None
                 for form, c in scorer.dot_forms(qh, kh):
@@ -126,6 +204,9 @@ class OnnxAttention(nnx.Module):
             elif not _softmax_of_logits(scorer):
                 logits, w = scorer.weights(qh, kh, mask)
                 out = _weighted_sum(w, vh)
+            elif not capture and scorer.export_per_example:
+                fn = partial(_form_logits, scorer) if scorer.fusable else scorer
+                out = softmax_attention(fn, qh, kh, vh, bias)
             else:
                 logits = _form_logits(scorer, qh, kh) if scorer.fusable else scorer(qh, kh)
                 w = jax.nn.softmax(logits.astype(jnp.float32) + bias, axis=-1)
