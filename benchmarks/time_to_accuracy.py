@@ -147,18 +147,49 @@ def keras_worker(spec: dict) -> None:
     say(test_accuracy=float(acc), test_loss=float(loss), params=model.count_params())
 
 
+def _vm(field: str) -> float:
+    """This process's ``VmRSS`` / ``VmHWM`` in MiB (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _reset_peak() -> None:
+    # Linux: writing 5 to clear_refs resets VmHWM, so each piece gets its own peak.
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
 def startup_worker() -> None:
     """Time ``semalign train``'s start-up pieces in this fresh process; print them as JSON.
 
     The pieces and their order are those of ``workflows/train.py`` with the defaults:
     import the CLI, import JAX + Flax, load and split IMDB, train the WordPiece tokenizer,
-    encode the three splits.
+    encode the three splits. Per piece: wall seconds, CPU seconds (user + system, all
+    threads: the figure a loaded machine distorts least) and peak resident MiB.
     """
-    t0 = time.perf_counter()
-    times = {}
+    import resource
+
+    def cpu() -> float:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        return used.ru_utime + used.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu()
+    times, cpus, peaks = {}, {}, {}
 
     def lap(name: str) -> None:
         times[name] = round(time.perf_counter() - t0 - sum(times.values()), 2)
+        cpus[name] = round(cpu() - c0 - sum(cpus.values()), 2)
+        peaks[name] = round(_vm("VmHWM"), 1)
+        _reset_peak()
 
     import semalign.cli  # noqa: F401
 
@@ -187,7 +218,8 @@ def startup_worker() -> None:
     for name in ("train", "validation", "test"):
         TASK.encode_with(data, getattr(splits, name), tok, classes)
     lap("encode train + validation + test")
-    print(PROTOCOL + json.dumps(times), flush=True)
+    out = {"seconds": times, "cpu_seconds": cpus, "peak_rss_mib": peaks, "rss_mib": _vm("VmRSS")}
+    print(PROTOCOL + json.dumps(out), flush=True)
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -518,11 +550,11 @@ def main() -> None:
         load = LoadSampler()
         cmd = [sys.executable, str(Path(__file__).resolve()), "--startup-worker"]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        times = json.loads(out.split(PROTOCOL)[-1])
+        pieces = json.loads(out.split(PROTOCOL)[-1])
         path = _common.save(
-            a.out or "time_to_accuracy_startup", {"seconds": times, "load_1min": load.close()}
+            a.out or "time_to_accuracy_startup", {**pieces, "load_1min": load.close()}
         )
-        print(json.dumps(times, indent=1), f"\nwrote {path}")
+        print(json.dumps(pieces, indent=1), f"\nwrote {path}")
         return
     threshold = a.threshold if a.threshold is not None else (0.0 if a.quick else THRESHOLD)
     work = Path(a.work_dir or tempfile.mkdtemp(prefix="semalign-tta-"))

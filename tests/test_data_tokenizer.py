@@ -121,3 +121,34 @@ def test_training_is_deterministic(kind):
     vocabs = [train_tokenizer(texts, vocab_size=60, kind=kind).get_vocab() for _ in range(8)]
     assert all(v == vocabs[0] for v in vocabs)
     assert len(vocabs[0]) == 60
+
+
+def _normalizer():
+    from tokenizers import Tokenizer, models
+
+    tok = train_tokenizer(["x"], vocab_size=10, kind="word")
+    probe = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    probe.normalizer = tok.normalizer
+    return probe
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 100])
+def test_alphabet_is_the_same_whatever_the_chunk(chunk):
+    """The alphabet is normalised a chunk of texts at a time (bounded memory), same set."""
+    from semalign.data.tokenizer import _alphabet
+
+    texts = ["Ab<br />c", "ﬁ Ⅻ", "ÉcOLE\tz", "<BR/>q", "plain"]
+    # By hand: <br /> goes, NFKC splits the ligature ﬁ and the numeral Ⅻ, then lower case.
+    expected = sorted(set("abc" + "fixii" + "écolez" + "q" + "plain"))
+    assert _alphabet(_normalizer(), texts, chunk=chunk) == expected
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1024])
+def test_encoding_is_the_same_whatever_the_chunk(tok, chunk):
+    from semalign.data import encode_counted
+
+    texts = ["the movie was great", "acting " * 100, "zzz qqq", "great story"] * 3
+    seqs, cut = encode_counted(tok, texts, max_len=8, chunk=chunk)
+    full = [tok.encode(t).ids for t in texts]  # one text at a time: the reference
+    assert [s.tolist() for s in seqs] == [ids[:8] for ids in full]
+    assert cut == sum(len(ids) > 8 for ids in full) == 3

@@ -29,10 +29,25 @@ SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
 
 
-def _alphabet(tokenizer: Tokenizer, texts: Sequence[str]) -> list[str]:
+#: Texts normalised or encoded per call. One call over IMDB's 19,924 training reviews
+#: held +1.4 GiB resident while normalising them (offsets for every character: the peak
+#: of ``semalign train``) and left +0.55 GiB after encoding them (every token's string and
+#: offsets); 1,024 at a time keep each to tens of MiB and give the same result.
+CHUNK = 1024
+
+
+def _chunks(items: Sequence, size: int = CHUNK):
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _alphabet(tokenizer: Tokenizer, texts: Sequence[str], chunk: int = CHUNK) -> list[str]:
     """Every non-space character of the normalised texts, sorted."""
-    normalized = tokenizer.normalizer.normalize_str("\n".join(texts))
-    return sorted(set(normalized) - set(" \t\n\r\x0b\x0c"))
+    seen: set[str] = set()
+    for part in _chunks(texts, chunk):
+        seen.update(tokenizer.normalizer.normalize_str("\n".join(part)))
+    return sorted(seen - set(" \t\n\r\x0b\x0c"))
 
 
 def _wordpiece(tokenizer: Tokenizer, texts: Sequence[str], vocab_size: int) -> Tokenizer:
@@ -212,16 +227,26 @@ def cut(ids: Sequence[int], max_len: int, truncation: str = "head") -> list[int]
 
 
 def encode_counted(
-    tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int, truncation: str = "head"
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    *,
+    max_len: int,
+    truncation: str = "head",
+    chunk: int = CHUNK,
 ) -> tuple[list[np.ndarray], int]:
-    """:func:`encode_texts` and how many texts were longer than ``max_len`` (so cut)."""
+    """:func:`encode_texts` and how many texts were longer than ``max_len`` (so cut).
+
+    The texts are encoded ``chunk`` at a time (same ids, a bounded peak of memory).
+    """
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
-    encodings = tokenizer.encode_batch(list(texts))
-    cut_count = sum(len(e.ids) > max_len for e in encodings)
-    seqs = [np.asarray(cut(e.ids, max_len, truncation), dtype=np.int32) for e in encodings]
+    seqs, cut_count = [], 0
+    for part in _chunks(list(texts), chunk):  # the encodings of one chunk at a time
+        for e in tokenizer.encode_batch(part):
+            cut_count += len(e.ids) > max_len
+            seqs.append(np.asarray(cut(e.ids, max_len, truncation), dtype=np.int32))
     return seqs, int(cut_count)
 
 
