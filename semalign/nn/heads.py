@@ -10,20 +10,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign.nn.layers import axes
+from semalign.nn.layers import dense
 
 __all__ = ["l2_normalize", "linear_head"]
 
 
 def linear_head(dim_in: int, classes: int, *, rngs: nnx.Rngs) -> nnx.Linear:
     """``[..., dim_in] -> [..., classes]`` logits, with named (shardable) parameters."""
-    return nnx.Linear(
-        dim_in,
-        classes,
-        rngs=rngs,
-        kernel_metadata=axes("embed", "classes"),
-        bias_metadata=axes("classes"),
-    )
+    return dense(dim_in, classes, "embed", "classes", rngs=rngs)
 
 
 def l2_normalize(x: jax.Array, eps: float = 1e-8) -> jax.Array:

@@ -72,26 +72,12 @@ class MultiHeadAttention(nnx.Module):
         self.head_dim = dim // config.heads
 
         def projection() -> nnx.Linear:  # [embed] -> [heads * head_dim]
-            return nnx.Linear(
-                dim,
-                dim,
-                dtype=dtype,
-                rngs=rngs,
-                kernel_metadata=axes("embed", "heads"),
-                bias_metadata=axes("heads"),
-            )
+            return dense(dim, dim, "embed", "heads", dtype=dtype, rngs=rngs)
 
         self.query = projection()
         self.key = self.query if config.tie_qk else projection()
         self.value = projection()
-        self.out = nnx.Linear(
-            dim,
-            dim,
-            dtype=dtype,
-            rngs=rngs,
-            kernel_metadata=axes("heads", "embed"),
-            bias_metadata=axes("embed"),
-        )
+        self.out = dense(dim, dim, "heads", "embed", dtype=dtype, rngs=rngs)
         self.groups = head_groups(names)
         self.scorers = nnx.List(
             [
@@ -246,6 +232,20 @@ class MultiHeadAttention(nnx.Module):
         return self.out(out.reshape(*out.shape[:2], -1)), cache
 
 
+def dense(
+    d_in: int, d_out: int, in_axis: str, out_axis: str, *, rngs: nnx.Rngs, dtype=None
+) -> nnx.Linear:
+    """``[..., d_in] -> [..., d_out]`` Linear whose kernel and bias name their logical axes."""
+    return nnx.Linear(
+        d_in,
+        d_out,
+        dtype=dtype,
+        rngs=rngs,
+        kernel_metadata=axes(in_axis, out_axis),
+        bias_metadata=axes(out_axis),
+    )
+
+
 def layer_norm(dim: int, *, dtype, rngs: nnx.Rngs) -> nnx.LayerNorm:
     """LayerNorm over ``embed`` with named parameters."""
     return nnx.LayerNorm(
@@ -257,22 +257,8 @@ class MLP(nnx.Module):
     """``Linear -> GELU -> dropout -> Linear``: ``[..., dim] -> [..., dim]``."""
 
     def __init__(self, dim: int, hidden: int, *, dropout: float, dtype, rngs: nnx.Rngs):
-        self.up = nnx.Linear(
-            dim,
-            hidden,
-            dtype=dtype,
-            rngs=rngs,
-            kernel_metadata=axes("embed", "mlp"),
-            bias_metadata=axes("mlp"),
-        )
-        self.down = nnx.Linear(
-            hidden,
-            dim,
-            dtype=dtype,
-            rngs=rngs,
-            kernel_metadata=axes("mlp", "embed"),
-            bias_metadata=axes("embed"),
-        )
+        self.up = dense(dim, hidden, "embed", "mlp", dtype=dtype, rngs=rngs)
+        self.down = dense(hidden, dim, "mlp", "embed", dtype=dtype, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:  # noqa: D102

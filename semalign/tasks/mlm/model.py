@@ -11,7 +11,7 @@ from flax import nnx, struct
 from semalign.attention import Capture
 from semalign.config import ModelConfig
 from semalign.nn.encoder import Encoder
-from semalign.nn.layers import axes, layer_norm
+from semalign.nn.layers import axes, dense, layer_norm
 
 __all__ = ["MLMHead", "MLMOutput", "MaskedLM", "bidirectional"]
 
@@ -45,14 +45,7 @@ class MLMHead(nnx.Module):
     """
 
     def __init__(self, dim: int, vocab_size: int, *, dtype, rngs: nnx.Rngs):
-        self.transform = nnx.Linear(
-            dim,
-            dim,
-            dtype=dtype,
-            rngs=rngs,
-            kernel_metadata=axes("embed", "mlp"),
-            bias_metadata=axes("mlp"),
-        )
+        self.transform = dense(dim, dim, "embed", "mlp", dtype=dtype, rngs=rngs)
         self.norm = layer_norm(dim, dtype=dtype, rngs=rngs)
         self.bias = nnx.Param(jnp.zeros((vocab_size,), jnp.float32), **axes("vocab"))
 

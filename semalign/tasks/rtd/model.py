@@ -16,7 +16,7 @@ from flax import nnx, struct
 
 from semalign.config import ModelConfig
 from semalign.nn.encoder import Encoder
-from semalign.nn.layers import axes
+from semalign.nn.layers import dense
 from semalign.tasks.mlm.model import MaskedLM, bidirectional
 
 __all__ = ["DetectorHead", "RTDOutput", "ReplacedTokenDetector", "generator_config"]
@@ -52,22 +52,8 @@ class DetectorHead(nnx.Module):
     """``Linear -> GELU -> Linear(1)`` on every token state (ELECTRA's discriminator head)."""
 
     def __init__(self, dim: int, *, dtype, rngs: nnx.Rngs):
-        self.transform = nnx.Linear(
-            dim,
-            dim,
-            dtype=dtype,
-            rngs=rngs,
-            kernel_metadata=axes("embed", "mlp"),
-            bias_metadata=axes("mlp"),
-        )
-        self.out = nnx.Linear(
-            dim,
-            1,
-            dtype=dtype,
-            rngs=rngs,
-            kernel_metadata=axes("mlp", "classes"),
-            bias_metadata=axes("classes"),
-        )
+        self.transform = dense(dim, dim, "embed", "mlp", dtype=dtype, rngs=rngs)
+        self.out = dense(dim, 1, "mlp", "classes", dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x [..., dim]`` -> logits ``[...]`` float32."""
