@@ -266,3 +266,47 @@ def test_evaluating_other_data_streams_by_its_own_size(tmp_path):
     builtin = SimpleNamespace(data=None, text_column="text", dataset="imdb", split=None)
     cfg, split = task.evaluation_data(run_data, builtin)
     assert cfg.data is None and cfg.stream is None and split == "test"
+
+
+def test_evaluating_a_streamed_split_keeps_no_batch_token_ids(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from flax import nnx
+
+    from semalign.config import ModelConfig
+    from semalign.workflows.evaluate import IN_FLIGHT, evaluate_batches
+    from semalign.workflows.steps import Steps
+
+    cfg = _cfg(_corpus_file(tmp_path / "c.txt", n=600))
+    task = tasks.get("mlm").load()
+    splits = load_streamed(cfg)
+    tok = train_tokenizer(task.corpus(splits.train), vocab_size=40, kind="wordpiece")
+    enc = task.encode(splits.train, tok, (), 12)
+    batches = task.batches(enc, cfg, batch_size=4, shuffle=False)
+    mcfg = ModelConfig(vocab_size=tok.get_vocab_size(), dim=8, mlp_ratio=1, max_len=12)
+    model = task.build(task.model_config(mcfg.replace(attention={"heads": 2})), rngs=nnx.Rngs(0))
+    steps = Steps(model, None, outputs=task.outputs("default", cfg))
+    alive = []
+
+    def tracked():
+        for b in batches:
+            alive.append(weakref.ref(b.ids))
+            yield b
+
+    report = task.report
+    held = []
+
+    def counting(pending, classes):
+        gc.collect()
+        held.append(sum(r() is not None for r in alive))
+        return report(pending, classes)
+
+    monkeypatch.setattr(task, "report", counting)
+    got = evaluate_batches(task, steps, tracked())
+    assert len(alive) == len(batches) > 3 * IN_FLIGHT
+    # At most the last batch (still the loop's variable); the old list of (batch, outputs)
+    # held every batch's ids.
+    assert len(held) == 1 and held[0] <= 1
+    want = report([(b, steps.evaluate(b)) for b in batches], ())
+    assert got.to_dict() == pytest.approx(want.to_dict(), rel=1e-6)

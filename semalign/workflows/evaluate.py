@@ -8,10 +8,13 @@ and Spearman of four embedding similarities).
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from semalign.config import TRUNCATIONS
 from semalign.tasks.base import non_empty
@@ -20,6 +23,8 @@ from semalign.workflows.predict import LONG_TEXTS
 __all__ = ["SPLITS", "EvaluationRequest", "EvaluationResult", "evaluate", "evaluate_batches"]
 
 SPLITS = ("train", "validation", "test", "all")
+#: Evaluation batches dispatched ahead of the oldest one awaited.
+IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,40 @@ class EvaluationResult:
 
 
 def evaluate_batches(task, steps, batches, classes: Sequence[str] = ()) -> Any:
-    """The task's report of the model in ``steps`` over ``batches`` (dispatch all, then sync)."""
-    pending = [(b, steps.evaluate(b)) for b in batches]
-    return task.report(pending, classes)
+    """The task's report of the model in ``steps`` over ``batches``.
+
+    At most :data:`IN_FLIGHT` batches are dispatched ahead of the oldest one awaited, so
+    the device stays busy while memory stays flat on a streamed split: what the report
+    keeps of a batch is its per-row fields (:func:`per_row`), not its token ids.
+    """
+    done: list = []
+    flight: deque = deque()
+    for b in batches:
+        flight.append((per_row(b), steps.evaluate(b)))
+        if len(flight) > IN_FLIGHT:
+            batch, outputs = flight.popleft()
+            done.append((batch, _ready(outputs)))
+    done.extend(flight)
+    return task.report(done, classes)
+
+
+def per_row(batch: Any) -> Any:
+    """``batch`` with its token-level fields (2-D and more: ids, positions) set to None.
+
+    Reports read per-row fields of a batch (weights, labels, targets) beside the outputs.
+    """
+    if not hasattr(batch, "_replace"):
+        return batch
+    return batch._replace(
+        **{f: None for f, a in zip(batch._fields, batch, strict=True) if np.ndim(a) >= 2}
+    )
+
+
+def _ready(outputs: Any) -> Any:
+    """``outputs`` once computed (bounds the queue of dispatched evaluations)."""
+    import jax
+
+    return jax.block_until_ready(outputs)
 
 
 def evaluate(req: EvaluationRequest) -> EvaluationResult:
