@@ -152,3 +152,6 @@ def test_encoding_is_the_same_whatever_the_chunk(tok, chunk):
     full = [tok.encode(t).ids for t in texts]  # one text at a time: the reference
     assert [s.tolist() for s in seqs] == [ids[:8] for ids in full]
     assert cut == sum(len(ids) > 8 for ids in full) == 3
+    from semalign.data.tokenizer import token_ids  # uncut ids, for predict and pair tasks
+
+    assert token_ids(tok, texts, chunk=chunk) == full

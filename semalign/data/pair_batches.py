@@ -10,7 +10,7 @@ import numpy as np
 
 from semalign.data.batching import bucket_groups
 from semalign.data.pairs import PairExamples
-from semalign.data.tokenizer import PAD_ID
+from semalign.data.tokenizer import PAD_ID, token_ids
 from semalign.errors import DataError
 
 __all__ = ["EncodedPairs", "PairBatch", "encode_pairs", "make_pair_batches"]
@@ -58,8 +58,7 @@ def encode_pairs(
         targets = np.array([index[y] for y in examples.labels], np.int32)
     else:
         targets = np.asarray(examples.scores, np.float32)
-    ids_a = [e.ids for e in tokenizer.encode_batch(list(examples.texts_a))]
-    ids_b = [e.ids for e in tokenizer.encode_batch(list(examples.texts_b))]
+    ids_a, ids_b = token_ids(tokenizer, examples.texts_a), token_ids(tokenizer, examples.texts_b)
     cut = sum(max(len(a), len(b)) > max_len for a, b in zip(ids_a, ids_b, strict=True))
     return EncodedPairs(
         tuple(np.asarray(a[:max_len], np.int32) for a in ids_a),

@@ -113,10 +113,10 @@ def text_probabilities(
     averages the probabilities of their ``max_len`` windows.
     """
     from semalign.data import PAD_ID
-    from semalign.data.tokenizer import cut
+    from semalign.data.tokenizer import cut, token_ids
 
     truncation = truncation or getattr(loaded.data_config, "truncation", "head")
-    full = [e.ids for e in loaded.tokenizer.encode_batch(list(texts))]
+    full = token_ids(loaded.tokenizer, texts)
     if long_texts == "chunks":
         pieces = [_windows(ids, loaded.max_len) for ids in full]
     else:
@@ -139,7 +139,9 @@ def text_probabilities(
 
 
 def _count_cut(tokenizer, texts: Sequence[str], max_len: int) -> int:
-    return sum(len(e.ids) > max_len for e in tokenizer.encode_batch(list(texts)))
+    from semalign.data.tokenizer import token_ids
+
+    return sum(len(ids) > max_len for ids in token_ids(tokenizer, texts))
 
 
 def predict(
@@ -206,10 +208,7 @@ def predict(
     paths = given.paths if given is not None else resolve_run(run, runs_dir=runs_dir)
     spec = run_spec(paths)
     if not spec.supports("predict"):
-        raise RunError(
-            f"run '{paths.root}' is a {spec.name} run: predict labels single texts; "
-            "use `semalign embed` or `semalign inspect --pair` with it"
-        )
+        raise RunError(spec.refusal(str(paths.root), "predict", "it labels no single texts"))
     loaded = given if given is not None else load_run(paths.root, which=checkpoint)
     probs, cut = text_probabilities(loaded, texts, batch_size, long_texts, truncation)
     preds = predictions(texts, probs, loaded.labels)
