@@ -306,6 +306,15 @@ def test_a_classifier_starts_from_the_discriminator(runs):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_commands_an_rtd_run_cannot_serve_say_what_it_can(runs):
+    run = str(runs["full"].run)
+    for args in (["predict", "a film"], ["inspect", "a film"], ["embed", "a film"]):
+        r = runner.invoke(app, [*args, "--run", run])
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert "rtd run" in r.output and "`semalign evaluate`" in r.output, r.output
+        assert "--pair" not in r.output and "`semalign embed" not in r.output, r.output
+
+
 def test_pretrain_takes_the_rtd_objective(runs):
     from semalign import tasks
 

@@ -91,11 +91,28 @@ def test_pair_classification_exports_with_two_inputs(pair_run):
     assert probs.shape == (1, 2) and abs(float(probs.sum()) - 1) < 1e-5
 
 
+def test_every_refusal_names_only_what_the_task_can_do():
+    from semalign import tasks
+    from semalign.tasks.spec import CAPABILITIES, COMMANDS
+
+    assert set(COMMANDS) == set(CAPABILITIES)
+    for name in tasks.names():
+        spec = tasks.get(name)
+        for refused in set(CAPABILITIES) - spec.capabilities:
+            line = spec.refusal("r1", refused, "why")
+            assert line.startswith(f"run 'r1' is a {name} run: why; ") and "\n" not in line
+            for other in CAPABILITIES:
+                said = f"`{COMMANDS[other]}`" in line
+                assert said == (other != refused and other in spec.capabilities), (name, other)
+            assert "`semalign evaluate`" in line and "--init-from r1" in line
+
+
 def test_one_line_refusals_by_capability(pair_run):
     from semalign.runtime import ModelFileError, OnnxClassifier
 
     r = runner.invoke(app, ["predict", "a cat", "--run", str(pair_run)])
     assert r.exit_code == 2 and r.output.startswith("error:") and "pair-classification" in r.output
+    assert "`semalign embed" in r.output and "--pair" in r.output  # what it can do instead
     r = runner.invoke(app, ["export", "onnx", "--run", str(pair_run), "--with-attention"])
     assert r.exit_code == 2 and "drop --with-attention" in r.output
     assert "Traceback" not in r.output

@@ -17,6 +17,15 @@ __all__ = ["CAPABILITIES", "TaskSpec"]
 
 #: What a workflow may ask of a task's runs.
 CAPABILITIES = ("predict", "embed", "inspect", "align", "export", "generate")
+#: The command that does each capability, as a refusal suggests it.
+COMMANDS = {
+    "predict": 'semalign predict "a text"',
+    "embed": 'semalign embed "a text"',
+    "inspect": 'semalign inspect "a text"',
+    "align": 'semalign inspect "a text" --pair "another text"',
+    "export": "semalign export onnx",
+    "generate": 'semalign generate "a prompt"',
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,20 @@ class TaskSpec:
     def supports(self, capability: str) -> bool:
         """Whether runs of this task can do ``capability`` (see :data:`CAPABILITIES`)."""
         return capability in self.capabilities
+
+    def refusal(self, run: str, capability: str, why: str) -> str:
+        """One line refusing ``capability`` to a run, naming what its runs can do instead.
+
+        Example: ``run 'x' is a mlm run: it has no embeddings; its runs can do `semalign
+        inspect "a text"`, `semalign export onnx`, `semalign evaluate` and serve as
+        `semalign train --init-from x`.``
+        """
+        uses = [f"`{COMMANDS[c]}`" for c in CAPABILITIES if c != capability and self.supports(c)]
+        uses.append("`semalign evaluate`")
+        return (
+            f"run {run!r} is a {self.name} run: {why}; its runs can do {', '.join(uses)} and "
+            f"serve as `semalign train --init-from {run}`"
+        )
 
     def check_loss(self, name: str | None) -> str:
         """The loss to use (None: the default).

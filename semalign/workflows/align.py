@@ -186,7 +186,7 @@ def align(
     model = loaded.model
     if not loaded.spec.supports("align"):
         raise SemalignError(
-            f"run {loaded.paths.name} is a {loaded.task} run: it cannot align texts"
+            loaded.spec.refusal(loaded.paths.name, "align", "it cannot align two texts")
         )
     aligner = loaded.task_impl.aligner()
     layer, align_fn, summary_fn = aligner.layer, aligner.align, aligner.summary

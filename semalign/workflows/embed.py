@@ -122,7 +122,7 @@ def embed(
         else load_run(source, runs_dir=runs_dir, which=which)
     )
     if not loaded.spec.supports("embed"):
-        raise SemalignError(f"run {loaded.paths.name} is a {loaded.task} run: it has no embeddings")
+        raise SemalignError(loaded.spec.refusal(loaded.paths.name, "embed", "it has no embeddings"))
     max_len = loaded.max_len
     pooled = _pooled_fn(loaded.task_impl.embed)
     seqs = encode_texts(loaded.tokenizer, texts, max_len=max_len)

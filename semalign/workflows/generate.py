@@ -214,8 +214,11 @@ def generate(
     )
     if not loaded.spec.supports("generate"):
         raise SemalignError(
-            f"run {loaded.paths.name} is a {loaded.task} run: generate needs a causal-lm run "
-            "(semalign train --task causal-lm)"
+            loaded.spec.refusal(
+                loaded.paths.name,
+                "generate",
+                "generate needs a causal-lm run (semalign train --task causal-lm)",
+            )
         )
     context = loaded.max_len
     ids = np.asarray(loaded.tokenizer.encode(prompt).ids, np.int32)  # uncut: measured below

@@ -263,8 +263,7 @@ def _source(source: Any, tokenizer, labels, runs_dir, which, name):
         source = load_run(source, runs_dir=runs_dir, which=which)
     if isinstance(source, LoadedRun) and not source.spec.supports("inspect"):
         raise SemalignError(
-            f"run {source.paths.name} is a {source.task} run: inspect how two texts align "
-            'with --pair, e.g. semalign inspect "a text" --pair "another text"'
+            source.spec.refusal(source.paths.name, "inspect", "it has no attention to show")
         )
     if isinstance(source, LoadedRun):
         return (

@@ -319,7 +319,7 @@ def export_onnx(
     paths: RunPaths = resolve_run(run, runs_dir=runs_dir)
     spec = run_spec(paths)
     if not spec.supports("export"):
-        raise ExportError(f"run '{paths.root}' is a {spec.name} run: it has no ONNX graph yet")
+        raise ExportError(spec.refusal(str(paths.root), "export", "it has no ONNX graph yet"))
     asked = {"embedding": embedding, "attention": attention}
     for option, flag in (("embedding", "--embedding"), ("attention", "--with-attention")):
         if asked[option] and option not in spec.export_outputs:
