@@ -3,8 +3,9 @@
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
-from semalign.attention.scoring._additive import _graph_scores, additive_scores
+from semalign.attention.scoring._additive import Additive, _graph_scores, additive_scores
 
 
 def numpy_additive(a, c, v):
@@ -33,3 +34,22 @@ def test_symbolic_key_length_takes_the_graph_form():
     prims = {e.primitive.name for e in jaxpr.jaxpr.eqns}
     assert "tanh" in prims and "dot_general" in prims
     assert not any(p in prims for p in ("scan", "while", "custom_vjp_call"))
+
+
+def test_split_logits_equal_the_definition():
+    """The export's split: projections once per position, then outer_scores on pairs."""
+    b, lq, lk, h, d = 2, 5, 6, 3, 4
+    s = Additive(heads=h, head_dim=d, key_block=4, rngs=nnx.Rngs(1))
+    r = np.random.default_rng(2)
+    q, k = (r.standard_normal((b, n, h, d)).astype(np.float32) for n in (lq, lk))
+
+    def run(q, k):
+        fn, qs, ks = s.split_logits(q, k)
+        assert qs.shape == (b, h, d, lq, 1) and ks.shape == (b, h, d, 1, lk)
+        return fn(qs, ks)
+
+    w_q, w_k, v = (np.asarray(getattr(s, n)[...], np.float64) for n in ("w_q", "w_k", "v"))
+    a = np.einsum("bqhd,hda->bqha", q, w_q)
+    c = np.einsum("bkhd,hda->bkha", k, w_k)
+    got = np.asarray(jax.jit(run)(q, k))
+    np.testing.assert_allclose(got, numpy_additive(a, c, v), atol=1e-5, rtol=1e-5)

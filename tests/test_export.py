@@ -132,20 +132,38 @@ def test_dot_form_scorings_use_the_fused_attention_operator():
     assert max(max_diffs(model, proto).values()) <= ATOL
 
 
+def loop_bodies(proto) -> list[list[str]]:
+    return [
+        [x.op_type for x in n.attribute[0].g.node] for n in proto.graph.node if n.op_type == "Loop"
+    ]
+
+
 def test_explicit_attention_runs_one_example_at_a_time():
-    """l1 and diff-transformer attend inside a Loop (one softmax for diff-transformer's
-    two); the fused Attention operator stays outside any Loop."""
-    ops = {n: {x.op_type for x in convert(tiny_model(n)).graph.node} for n in ("l1", "dot")}
+    """l1, additive and diff-transformer attend inside a Loop (one softmax for
+    diff-transformer's two); the fused Attention operator stays outside any Loop."""
+    protos = {n: convert(tiny_model(n)) for n in ("l1", "additive", "dot", "diff-transformer")}
+    ops = {n: {x.op_type for x in p.graph.node} for n, p in protos.items()}
     assert "Loop" in ops["l1"] and "Attention" not in ops["l1"]
     assert "Loop" not in ops["dot"] and "Attention" in ops["dot"]
-    proto = convert(tiny_model("diff-transformer"))
-    onnx.checker.check_model(proto, full_check=True)
-    assert "Attention" not in {n.op_type for n in proto.graph.node}
-    loops = [n for n in proto.graph.node if n.op_type == "Loop"]
-    assert len(loops) == 2  # one per layer
-    for loop in loops:
-        body = [x.op_type for x in loop.attribute[0].g.node]
-        assert body.count("Softmax") == 1 and body.count("MatMul") == 2, body
+    assert "Attention" not in ops["diff-transformer"]
+    for name in ("additive", "diff-transformer"):
+        onnx.checker.check_model(protos[name], full_check=True)
+        assert len(loop_bodies(protos[name])) == 2  # one per layer
+    for body in loop_bodies(protos["additive"]):
+        # The projections run once on the batch, outside the loop.
+        assert body.count("Tanh") == 1 and body.count("Softmax") == 1, body
+        assert "Einsum" not in body, body
+    for body in loop_bodies(protos["diff-transformer"]):
+        # Logits (the padding bias folded in: no Add), Σ c_m weights, weights · V.
+        assert body.count("Softmax") == 1 and body.count("MatMul") == 3, body
+        assert "Add" not in body, body
+
+
+def test_a_query_dependent_mask_is_added_in_the_loop():
+    """A causal mask cannot fold into the logits MatMul: one Add per loop body."""
+    model = tiny_model("diff-transformer", causal=True)
+    for body in loop_bodies(convert(model)):
+        assert body.count("Add") == 1 and body.count("MatMul") == 3, body
 
 
 @pytest.mark.parametrize("name", ["dot", "differential"])

@@ -368,6 +368,29 @@ def test_export_attention_forms_equal_reference(name, form, kind):
     np.testing.assert_allclose(got, np.einsum("bhqk,bkhd->bqhd", w, v), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("kind", ["none", "padding", "causal"])
+@pytest.mark.parametrize("name", ["l1", "additive", "dot"])
+def test_export_split_logits_one_example_at_a_time_equal_reference(name, kind):
+    """The exported per-example attention on a scoring's split logits (additive: the
+    projections outside the loop) gives the reference output."""
+    from semalign.workflows.export import graph
+
+    s = make(name)
+    q, k, v, valid = inputs(9)
+    mask = mask_for(kind, valid, LQ, LK)
+    if mask is None:
+        mask, bias = np.ones((1, 1, LQ, LK), bool), jnp.zeros((1, 1, 1, LK))
+    else:
+        bias = jnp.where(mask, 0.0, MASK_VALUE)
+
+    def run(q, k, v, bias):
+        return graph.softmax_attention(*graph._split_logits(s, q, k), v, bias)
+
+    got = jax.jit(run)(q, k, v, bias)
+    _, w, _ = reference.attention(name, q, k, v, np.asarray(mask), params_of(name, s))
+    np.testing.assert_allclose(got, np.einsum("bhqk,bkhd->bqhd", w, v), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("name", ["dot", "diff-transformer"])
 def test_dot_forms_sum_to_the_weights(name):
     """Σ c_m softmax(form_m) is the scoring's own attention weights."""

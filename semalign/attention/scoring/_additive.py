@@ -64,15 +64,37 @@ def _scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
 def _graph_scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
     """:func:`_scores` in the operators onnxruntime runs fast (the exported graph).
 
-    The hidden is laid out ``[b, h, a, q, k]``: the broadcast ``Add`` then runs over
-    ``k``-long contiguous spans and ``v``'s reduction is one batched ``MatMul``
-    (``[h, 1, a] @ [b, h, a, q·k]``), where the ``[b, q, k, h, a]`` form's ``Einsum`` and
-    16-wide spans ran 2-4x slower than ``jax.jit`` (benchmarks/README.md).
+    ``[b, q, h, a], [b, k, h, a], [h, a] -> [b, h, q, k]``: :func:`outer_scores` on
+    :func:`graph_layout`'s tensors.
     """
-    b, heads = a.shape[0], a.shape[2]
-    hidden = jnp.tanh(a.transpose(0, 2, 3, 1)[..., None] + c.transpose(0, 2, 3, 1)[:, :, :, None])
-    q_len, k_len = hidden.shape[3], hidden.shape[4]
-    s = jnp.matmul(v[:, None, :], hidden.reshape(b, heads, v.shape[1], -1))  # [b, h, 1, q·k]
+    return outer_scores(*graph_layout(a, c), v)
+
+
+def graph_layout(a: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``[b, q, h, a], [b, k, h, a] -> [b, h, a, q, 1], [b, h, a, 1, k]`` (:func:`outer_scores`)."""
+    return a.transpose(0, 2, 3, 1)[..., None], c.transpose(0, 2, 3, 1)[:, :, :, None]
+
+
+def outer_scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
+    """``v_hᵀ tanh(a_i + c_j)`` with the hidden laid out ``[b, h, a, q, k]``.
+
+    The broadcast ``Add`` then runs over ``k``-long contiguous spans and ``v``'s reduction
+    is one batched ``MatMul`` (``[h, 1, a] @ [b, h, a, q·k]``), where the
+    ``[b, q, k, h, a]`` form's ``Einsum`` and 16-wide spans ran 2-4x slower than
+    ``jax.jit`` in onnxruntime (benchmarks/README.md).
+
+    Args:
+      a: ``[b, h, a, q, 1]`` (``W₁q``).
+      c: ``[b, h, a, 1, k]`` (``W₂k``).
+      v: ``[h, a]``.
+
+    Returns:
+      ``[b, h, q, k]``.
+
+    """
+    hidden = jnp.tanh(a + c)  # [b, h, a, q, k]
+    b, heads, width, q_len, k_len = hidden.shape
+    s = jnp.matmul(v[:, None, :], hidden.reshape(b, heads, width, -1))  # [b, h, 1, q·k]
     return s.reshape(b, heads, q_len, k_len)
 
 
@@ -137,12 +159,26 @@ class Additive(Scoring):
         )
         self.key_block = key_block
 
-    def logits(self, q: jax.Array, k: jax.Array) -> jax.Array:  # noqa: D102
+    #: Exported one example at a time, the projections outside the loop (split_logits):
+    #: at batch 32 x 128 the [h, a, q, k] hidden of one example stays in cache
+    #: (benchmarks/README.md, ONNX vs JAX).
+    export_per_example = True
+
+    def _projected(self, q: jax.Array, k: jax.Array):
         w_q, w_k, v = (p[...].astype(q.dtype) for p in (self.w_q, self.w_k, self.v))
-        # Projected once, outside the blocks: the blocked part sees only W₁q, W₂k and v.
         a = jnp.einsum("bqhd,hda->bqha", q, w_q)
         c = jnp.einsum("bkhd,hda->bkha", k, w_k)
+        return a, c, v
+
+    def logits(self, q: jax.Array, k: jax.Array) -> jax.Array:  # noqa: D102
+        # Projected once, outside the blocks: the blocked part sees only W₁q, W₂k and v.
+        a, c, v = self._projected(q, k)
         return additive_scores(a, c, v, block=self.key_block)
+
+    def split_logits(self, q: jax.Array, k: jax.Array):
+        """``(outer_scores(·, ·, v), W₁q [b, h, a, q, 1], W₂k [b, h, a, 1, k])``."""
+        a, c, v = self._projected(q, k)
+        return partial(outer_scores, v=v), *graph_layout(a, c)
 
 
 def _build(c: BuildContext) -> Scoring:

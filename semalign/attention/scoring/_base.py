@@ -40,8 +40,9 @@ class Scoring(nnx.Module):
     fusable: bool = False
 
     #: Whether an exported graph computes this scoring's softmax attention one example
-    #: at a time (an ONNX ``Loop``): a win when the logits build a large intermediate
-    #: (``l1``: ``[heads, d, q, k]``) that then stays in cache; measured, not assumed.
+    #: at a time (an ONNX ``Loop``) on :meth:`split_logits`'s tensors: a win when the
+    #: logits build a large intermediate (``l1``: ``[heads, d, q, k]``, ``additive``:
+    #: ``[heads, a, q, k]``) that then stays in cache; measured, not assumed.
     export_per_example: bool = False
 
     def __call__(self, q: jax.Array, k: jax.Array) -> jax.Array:
@@ -51,6 +52,15 @@ class Scoring(nnx.Module):
     def logits(self, q: jax.Array, k: jax.Array) -> jax.Array:
         """Raw scores ``[batch, heads, q_len, k_len]``."""
         raise NotImplementedError
+
+    def split_logits(self, q: jax.Array, k: jax.Array) -> tuple[LogitsFn, jax.Array, jax.Array]:
+        """The logits as ``fn(q', k')``: ``q'``, ``k'`` hold the per-position work.
+
+        An exported graph computes ``q'``, ``k'`` once for the whole batch and runs ``fn``
+        (the pairwise rest) one example at a time. Both keep the batch axis first; ``fn``
+        gives ``[b, h, q_len, k_len]``. Default: ``(self.logits, q, k)``.
+        """
+        return self.logits, q, k
 
     def dot_form(self, q: jax.Array, k: jax.Array) -> DotForm:
         """The same scores as ``scale * q'·k' + bias`` (softmax-equivalent)."""

@@ -11,17 +11,19 @@ own, and ``Einsum`` is slow there. ``kernel="onnxruntime"`` swaps each attention
   + ``MatMul`` below it), the mask as an additive bias;
 * scorings whose weights mix several softmaxes of dot-product forms
   (``diff-transformer``: ``Σ_m c_m softmax(form_m)``): the M softmaxes as one over M x
-  heads stacked heads, one ``MatMul`` pair, then the ``c_m`` combination;
+  heads stacked heads (one logits ``MatMul``, one ``Softmax``), the ``c_m`` combination
+  of the weights, one ``MatMul`` with ``V``;
 * other scorings whose weights are a softmax of logits (``l1``, ``additive``): their
   logits, an additive mask bias, one ``Softmax``, one ``MatMul``;
 * scorings with their own weights and no such forms: their ``weights`` as written.
 
 The stacked softmaxes, and the softmax of logits of a scoring that asks for it
-(``Scoring.export_per_example``: ``l1``), run one example at a time (``lax.map``, an ONNX
-``Loop``): onnxruntime writes every intermediate out in full, and one example's
-``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``) stays in cache where the whole batch's
-does not (batch 32 x 128: see benchmarks/README.md, ONNX vs JAX). ``additive`` ran 3-5x
-slower that way and does not ask.
+(``Scoring.export_per_example``: ``l1``, ``additive``), run one example at a time
+(``lax.map``, an ONNX ``Loop``): onnxruntime writes every intermediate out in full, and one
+example's ``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``, ``additive``: ``[heads, a, q,
+k]``) stays in cache where the whole batch's does not (batch 32 x 128: see
+benchmarks/README.md, ONNX vs JAX). Per-position work (``additive``'s projections, the
+stacking of forms) runs once on the batch, outside the loop (``Scoring.split_logits``).
 
 A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
 output is multiplied by a ``[batch, q, 1, 1]`` row flag instead of masking the big
@@ -67,18 +69,35 @@ def _form_logits(scorer: Scoring, q: jax.Array, k: jax.Array) -> jax.Array:
     return logits if form.bias is None else logits + form.bias
 
 
-def _per_example(fn, bias: jax.Array, *xs: jax.Array) -> jax.Array:
+def _split_logits(scorer: Scoring, q: jax.Array, k: jax.Array):
+    """The logits the export computes, as ``fn(q', k')`` (:meth:`Scoring.split_logits`).
+
+    A dot-form scoring's are its ``MatMul`` form; the others' their own split.
+    """
+    if scorer.fusable:
+        return partial(_form_logits, scorer), q, k
+    return scorer.split_logits(q, k)
+
+
+def _per_example(fn, bias: jax.Array | None, *xs: jax.Array) -> jax.Array:
     """``fn(*xs, bias)`` one example at a time (``lax.map``: an ONNX ``Loop``).
 
     ``xs`` are ``[b, ...]``, ``bias`` is ``[b or 1, ...]`` (shared by every example when
-    its batch axis is 1); ``fn`` takes and gives batches of one. Same numbers as one call.
+    its batch axis is 1) or None (``fn(*xs)``); ``fn`` takes and gives batches of one.
+    Same numbers as one call.
     """
     xs = tuple(x[:, None] for x in xs)  # [b, 1, ...]: no reshaping inside the loop
-    if isinstance(bias.shape[0], int) and bias.shape[0] == 1:
+    if bias is None:
+        out = jax.lax.map(lambda a: fn(*a), xs)
+    elif _shared(bias):
         out = jax.lax.map(lambda a: fn(*a, bias), xs)
     else:
         out = jax.lax.map(lambda a: fn(*a), (*xs, bias[:, None]))
     return out[:, 0]
+
+
+def _shared(bias: jax.Array) -> bool:
+    return isinstance(bias.shape[0], int) and bias.shape[0] == 1
 
 
 def _softmax_matmul(logits_fn, q: jax.Array, k: jax.Array, vt: jax.Array, bias: jax.Array):
@@ -88,10 +107,11 @@ def _softmax_matmul(logits_fn, q: jax.Array, k: jax.Array, vt: jax.Array, bias: 
 
 
 def softmax_attention(logits_fn, q: jax.Array, k: jax.Array, v: jax.Array, bias):
-    """``softmax(logits_fn(q, k) + bias) V`` one example at a time: ``[b, q, h, d] -> same``.
+    """``softmax(logits_fn(q, k) + bias) V`` one example at a time: ``[b, q, h, d_v]``.
 
-    ``logits_fn``: ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]`` (a scoring's logits);
-    ``bias``: ``[b or 1, 1, q or 1, k]``.
+    ``logits_fn``: ``q, k -> [b, h, q, k]`` (a scoring's logits, :func:`_split_logits`:
+    ``q``, ``k`` any per-position tensors with the batch axis first); ``v``:
+    ``[b, k, h, d_v]``; ``bias``: ``[b or 1, 1, q or 1, k]``.
     """
     out = _per_example(partial(_softmax_matmul, logits_fn), bias, q, k, v.transpose(0, 2, 1, 3))
     return out.transpose(0, 2, 1, 3)
@@ -103,31 +123,48 @@ def _stackable(forms) -> bool:
     return len(forms) > 1 and len(widths) == 1 and all(f.bias is None for f, _ in forms)
 
 
+def _fold_key_bias(fq: jax.Array, fk: jax.Array, bias: jax.Array):
+    """A per-key bias ``[b, 1, 1, k]`` as one more column of ``fq`` (ones) and ``fk`` (the bias).
+
+    ``[b, q, H, d], [b, k, H, d] -> [b, q, H, d + 1], [b, k, H, d + 1]``: the logits
+    ``MatMul`` adds it, with no ``Add`` over the ``[H, q, k]`` logits.
+    """
+    b, k_len, heads = bias.shape[0], bias.shape[3], fk.shape[2]
+    column = jnp.broadcast_to(bias.reshape(b, k_len, 1, 1), (b, k_len, heads, 1))
+    return (
+        jnp.concatenate([fq, jnp.ones_like(fq[..., :1])], axis=-1),
+        jnp.concatenate([fk, column.astype(fk.dtype)], axis=-1),
+    )
+
+
 def stacked_softmaxes(scorer: Scoring, q: jax.Array, k: jax.Array, v: jax.Array, bias):
     """``Σ_m c_m softmax(form_m) V`` as one softmax over ``M·h`` stacked heads.
 
-    ``[b, q, h, d] x3, bias [b or 1, 1, q or 1, k] -> [b, q, h, d]``. One ``MatMul`` pair
-    and one ``Softmax`` (one example at a time) instead of M of each (diff-transformer:
-    M = 2); the forms, the stacking and the ``c_m`` sum run outside the loop.
+    ``[b, q, h, d] x3, bias [b or 1, 1, q or 1, k] -> [b, q, h, d]``, one example at a
+    time: one ``MatMul`` for the ``M·h`` logits (a key-padding bias folded in, see
+    :func:`_fold_key_bias`), one ``Softmax``, the ``c_m`` sum of the weights as one
+    ``[1, M] @ [M, h·q·k]`` ``MatMul``, one ``MatMul`` with ``V`` over ``h`` heads
+    (diff-transformer: M = 2). The forms and their stacking run outside the loop, the
+    transposes inside it, on one example's tensors (measured fastest, benchmarks/README.md).
     """
     forms = scorer.dot_forms(q, k)
     fq = jnp.concatenate([f.q * jnp.asarray(f.scale, f.q.dtype) for f, _ in forms], axis=2)
-    fk = jnp.concatenate([f.k for f, _ in forms], axis=2)
-    vt = jnp.concatenate([v] * len(forms), axis=2).transpose(0, 2, 1, 3)
-    out = _per_example(
-        partial(_softmax_matmul, jnp.matmul),
-        bias,
-        fq.transpose(0, 2, 1, 3),  # [b, M·h, q, d]
-        fk.transpose(0, 2, 3, 1),  # [b, M·h, d, k]
-        vt,  # [b, M·h, k, d_v]
-    ).transpose(0, 2, 1, 3)  # [b, q, M·h, d_v]
-    h = v.shape[2]
-    total = None
-    for m, (_, c) in enumerate(forms):
-        o = out[:, :, m * h : (m + 1) * h]
-        o = o if isinstance(c, float) and c == 1.0 else o * jnp.asarray(c, o.dtype)
-        total = o if total is None else total + o
-    return total
+    fk = jnp.concatenate([f.k for f, _ in forms], axis=2)  # [b, k, M·h, d']
+    coef = jnp.stack([jnp.asarray(c, jnp.float32) for _, c in forms])[None]  # [1, M]
+    if bias.shape[2] == 1 and not _shared(bias):
+        fq, fk = _fold_key_bias(fq, fk, bias)
+        bias = None
+
+    def one(fq: jax.Array, fk: jax.Array, v: jax.Array, bias: jax.Array | None = None):
+        logits = jnp.matmul(fq.transpose(0, 2, 1, 3), fk.transpose(0, 2, 3, 1))  # [1, M·h, q, k]
+        logits = logits.astype(jnp.float32)
+        w = jax.nn.softmax(logits if bias is None else logits + bias, axis=-1)
+        _, stacked, q_len, k_len = w.shape
+        w = jnp.matmul(coef, w.reshape(len(forms), -1))  # Σ_m c_m w_m: [1, h·q·k]
+        w = w.reshape(1, stacked // len(forms), q_len, k_len).astype(v.dtype)
+        return jnp.matmul(w, v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)  # [1, q, h, d_v]
+
+    return _per_example(one, bias, fq, fk, v)
 
 
 def _native(form: DotForm, v: jax.Array, bias: jax.Array):
@@ -205,10 +242,10 @@ class OnnxAttention(nnx.Module):
                 logits, w = scorer.weights(qh, kh, mask)
                 out = _weighted_sum(w, vh)
             elif not capture and scorer.export_per_example:
-                fn = partial(_form_logits, scorer) if scorer.fusable else scorer
-                out = softmax_attention(fn, qh, kh, vh, bias)
+                out = softmax_attention(*_split_logits(scorer, qh, kh), vh, bias)
             else:
-                logits = _form_logits(scorer, qh, kh) if scorer.fusable else scorer(qh, kh)
+                fn, qs, ks = _split_logits(scorer, qh, kh)
+                logits = fn(qs, ks)
                 w = jax.nn.softmax(logits.astype(jnp.float32) + bias, axis=-1)
                 out = _weighted_sum(w.astype(vh.dtype), vh)
                 if keep is not None:  # a row with no key: zeros, as attend() gives
