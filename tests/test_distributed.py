@@ -48,7 +48,7 @@ def _train(args, env):
 def _finish(proc, timeout=600):
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-3000:]
-    return json.loads(out[out.index("{") :])
+    return json.loads(out[out.index("{") :]) if "{" in out else out
 
 
 def _params(run) -> dict:
@@ -102,8 +102,10 @@ def test_two_processes_write_one_run_and_train_as_one(tmp_path):
     assert not list(run.rglob("*.tmp"))
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 2
-    # Both processes report the same result, the one of a single 4-device process.
-    assert two[0]["test"] == two[1]["test"]
+    # Process 0 reports the result, the one of a single 4-device process; process 1 prints
+    # only the collectives library's own connection lines (every process used to print it).
+    assert two[0]["lead"] is True
+    assert all(x.startswith("[Gloo]") for x in two[1].splitlines()), two[1]
     assert two[0]["test"]["accuracy"] == pytest.approx(one["test"]["accuracy"], abs=1e-12)
     got, want = _params(run), _params(runs / "one")
     assert got.keys() == want.keys()

@@ -331,6 +331,8 @@ def train(
         finally:
             if isinstance(reporter, RichReporter):
                 reporter.stop()
+    if not result.lead:  # process 0 of a --distributed training speaks for all
+        return
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

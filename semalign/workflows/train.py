@@ -110,6 +110,8 @@ class TrainResult:
       served: ``best`` or ``last``: the checkpoint ``validation`` and ``test`` are of,
         the one evaluate / predict load by default; None when unfinished.
       served_epoch: that checkpoint's epoch (None when unfinished).
+      lead: this process writes the run and shows the result (always, on one process;
+        process 0 of a ``distributed`` training).
     """
 
     run: Path
@@ -126,6 +128,7 @@ class TrainResult:
     compiled_shapes: int
     served: str | None = None
     served_epoch: int | None = None
+    lead: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -243,6 +246,8 @@ def train(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     mesh = hosts.training_mesh(
         req.mesh, req.distributed, batch_size=req.train.batch_size, heads=probe.attention.heads
     )
+    if not hosts.is_lead():  # one progress display for the whole training, process 0's
+        reporter = SilentReporter()
     from semalign.workflows.microbatch import with_micro_batch
 
     req = dataclasses.replace(req, train=with_micro_batch(req.train, spec, req.loss, mesh))
@@ -437,4 +442,5 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
         compiled_shapes=len(shapes),
         served=out.served,
         served_epoch=out.served_epoch,
+        lead=hosts.is_lead(),
     )
