@@ -81,7 +81,9 @@ WORKER = textwrap.dedent(
             pairs = [PairBatch(r.integers(1, 64, (8, 12)).astype(np.int32),
                                r.integers(1, 64, (8, 12)).astype(np.int32),
                                targets, np.ones(8, np.float32)) for _ in range(3)]
-            for shape in [(1, 1), (8, 1), (4, 2)]:
+            # (4, 2) splits the pairs over 4 devices and the heads over 2: both axes at once
+            # (data-only and model-only meshes are covered by the classifier above).
+            for shape in [(1, 1), (4, 2)]:
                 model = task.build(CFG, rngs=nnx.Rngs(params=0, dropout=1))
                 # A smaller step than above: at 0.5 CoSENT's exp(20·Δcos) amplified the
                 # round-off of a reduction summed in another order to 2e-4 in 3 steps.
@@ -108,7 +110,7 @@ WORKER = textwrap.dedent(
 )
 
 
-def run_worker(*args, timeout=300):
+def run_worker(*args, timeout=900):  # a guard against a hang, generous for a loaded machine
     env = {
         **os.environ,
         "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8",
@@ -145,7 +147,7 @@ def test_pair_tasks_train_alike_on_every_mesh():
     out = run_worker("pairs")
     for task in ("similarity", "pair-classification"):
         ref = out[f"{task} (1, 1)"]
-        for shape in ["(8, 1)", "(4, 2)"]:
+        for shape in ["(4, 2)"]:
             # Summed CoSENT losses are ~60, a logsumexp over 8 x 8 pairs: float32 round-off
             # of a reduction split over devices is ~1e-6 of that (measured up to 1e-6).
             _close(out[f"{task} {shape}"]["losses"], ref["losses"], 0.0, rtol=3e-6)
