@@ -30,6 +30,14 @@ fused kernel), dropout and its random bits, bfloat16, XLA CPU flags in fresh pro
 the plain whole-batch step on one device (the library's step before micro-batching),
 and the benchmark's own micro-batch step (:func:`_microbatch_train`, the proposal the
 library's ``semalign.workflows.microbatch`` grew from).
+
+``--default-model`` times instead the model ``semalign train`` builds by default (vocabulary
+20,000, dim 64, 4 heads, MLP ratio 2, learned positions, max length 512, dropout 0.3) at the
+lengths ``--lengths`` (default buckets 256 and 512; rows padded to a length drawn in
+``(L/2, L]``), the library's step against the step before issue 15's attention change (a
+micro-batch of one attention chunk recomputed its scores under ``jax.checkpoint``), and the
+eval step micro-batch by micro-batch against the whole batch, paired round by round in one
+process; no Keras.
 """
 
 from __future__ import annotations
@@ -85,6 +93,15 @@ class Arm:
         the micro-batch ``microbatch.with_micro_batch``'s (``microbatch`` and
         ``devices`` are ignored).
       note: what the arm tests.
+      length: the batch's padded length.
+      default_model: the model ``semalign train`` builds by default (:func:`_default_config`)
+        on padded rows (:func:`_padded_batch`) instead of the Keras-like one.
+      recompute_one_chunk: the attention as before issue 15's change: a batch of one
+        chunk still under ``lax.map`` + ``jax.checkpoint`` (:func:`_explicit_chunked_before`).
+      compare_to: another arm's name; the row gets this arm's paired speed-up over it.
+      evaluate: time ``Steps.evaluate`` (the eval step) instead of ``Steps.train``.
+      eval_whole_batch: the eval step on the whole batch, as before issue 15's change
+        (``eval_micro_batch=0``), instead of micro-batch by micro-batch.
 
     """
 
@@ -103,6 +120,12 @@ class Arm:
     env: dict = field(default_factory=dict)
     library: bool = False
     note: str = ""
+    length: int = LENGTH
+    default_model: bool = False
+    recompute_one_chunk: bool = False
+    compare_to: str = ""
+    evaluate: bool = False
+    eval_whole_batch: bool = False
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -115,6 +138,62 @@ def _batch():
     ids = rng.integers(1, VOCAB, (BATCH, LENGTH), dtype=np.int32)
     labels = rng.integers(0, 2, BATCH, dtype=np.int32)
     return ids, labels
+
+
+def _padded_batch(length: int, vocab: int):
+    """``(ids, labels)``: seeded rows of real lengths drawn in ``(length/2, length]``."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(length // 2 + 1, length + 1, BATCH)
+    ids = rng.integers(1, vocab, (BATCH, length), dtype=np.int32)
+    ids[np.arange(length)[None] >= real[:, None]] = 0
+    return ids, rng.integers(0, 2, BATCH, dtype=np.int32)
+
+
+def _default_config(arm: Arm):
+    """The classifier ``semalign train`` builds by default (its vocabulary: 20,000)."""
+    from semalign.config import AttentionConfig, DataConfig, ModelConfig
+
+    return ModelConfig(
+        vocab_size=DataConfig().vocab_size,
+        num_classes=2,
+        attention=AttentionConfig(scoring=arm.scoring, fused=arm.fused, batch_chunk=arm.chunk),
+    )
+
+
+def _explicit_chunked_before(scorer, q, k, v, mask, dropout_rate, dropout_rng, capture, chunk):
+    """``semalign.attention.core._explicit_chunked`` before issue 15's change (f5e0bd3)."""
+    import jax
+    import jax.numpy as jnp
+
+    from semalign.attention import Capture
+    from semalign.attention.core import _explicit
+
+    b = q.shape[0]
+    n = -(-b // chunk)
+    pad = n * chunk - b
+    masks = None if mask is None else jnp.broadcast_to(mask, (b, *mask.shape[1:]))
+
+    def split(x):
+        if x is None:
+            return None
+        x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)) if pad else x
+        return x.reshape(n, chunk, *x.shape[1:])
+
+    rngs = None if dropout_rng is None else jax.random.split(dropout_rng, n)
+
+    def one(xs):
+        q1, k1, v1, m1, r1 = xs
+        return _explicit(scorer, q1, k1, v1, m1, dropout_rate, r1, capture)
+
+    fn = one if capture else jax.checkpoint(one)
+    out, cap = jax.lax.map(fn, (split(q), split(k), split(v), split(masks), rngs))
+
+    def merge(x):
+        return x.reshape(n * chunk, *x.shape[2:])[:b]
+
+    return merge(out), None if cap is None else Capture(merge(cap.logits), merge(cap.weights))
 
 
 def _build_semalign(arm: Arm):
@@ -130,20 +209,24 @@ def _build_semalign(arm: Arm):
     from semalign.workflows.steps import Steps
 
     dim, heads = SIZES[arm.size]
-    cfg = ModelConfig(
-        vocab_size=VOCAB,
-        num_classes=2,
-        dim=dim,
-        layers=1,
-        mlp_ratio=0,
-        max_len=LENGTH,
-        positions="none",
-        pooling="mean",
-        dropout=arm.dropout,
-        dtype=arm.dtype,
-        attention=AttentionConfig(
-            scoring=arm.scoring, heads=heads, fused=arm.fused, batch_chunk=arm.chunk
-        ),
+    cfg = (
+        _default_config(arm)
+        if arm.default_model
+        else ModelConfig(
+            vocab_size=VOCAB,
+            num_classes=2,
+            dim=dim,
+            layers=1,
+            mlp_ratio=0,
+            max_len=LENGTH,
+            positions="none",
+            pooling="mean",
+            dropout=arm.dropout,
+            dtype=arm.dtype,
+            attention=AttentionConfig(
+                scoring=arm.scoring, heads=heads, fused=arm.fused, batch_chunk=arm.chunk
+            ),
+        )
     )
     dropout_key = jax.random.key(1, impl=arm.rng_impl) if arm.rng_impl else 1
     model = Classifier(cfg, rngs=nnx.Rngs(params=0, dropout=dropout_key))
@@ -159,7 +242,9 @@ def _build_semalign(arm: Arm):
         plan = with_micro_batch(
             TrainConfig(batch_size=BATCH), tasks.get("classification"), "cross-entropy", mesh
         )
-        train = Steps.for_task(TASK, model, opt, mesh=mesh, micro_batch=plan.micro_batch).train
+        whole = {"eval_micro_batch": 0} if arm.eval_whole_batch else {}
+        steps = Steps.for_task(TASK, model, opt, mesh=mesh, micro_batch=plan.micro_batch, **whole)
+        train = steps.evaluate if arm.evaluate else steps.train
         extra = {
             "micro_batch": plan.micro_batch,
             "devices": jax.device_count(),
@@ -169,7 +254,7 @@ def _build_semalign(arm: Arm):
         train = _microbatch_train(model, opt, arm.microbatch, arm.devices)
     else:
         train = Steps.for_task(TASK, model, opt).train
-    ids, labels = _batch()
+    ids, labels = _padded_batch(arm.length, cfg.vocab_size) if arm.default_model else _batch()
     batch = Batch(ids, labels, np.ones(BATCH, np.float32))
     params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
@@ -323,10 +408,16 @@ def worker(arms: list[Arm], warmup: int) -> None:
         use_cpu_cores()  # before JAX starts, as the CLI does
     for arm in arms:
         build = _build_keras if arm.kind == "keras" else _build_semalign
+        if arm.recompute_one_chunk:  # only while this arm is traced (a semalign arm)
+            from semalign.attention import core
+
+            library_path, core._explicit_chunked = core._explicit_chunked, _explicit_chunked_before
         t = time.perf_counter()
         run, params, extra = build(arm)
         built = time.perf_counter() - t
         first = run(1)  # tracing + compilation + one step
+        if arm.recompute_one_chunk:
+            core._explicit_chunked = library_path
         warm = run(warmup) / warmup if warmup else float("nan")
         runners[arm.name] = run
         _say(
@@ -453,7 +544,7 @@ def phase(
             "steps_per_round": a.steps,
             "step_ms_rounds": [round(x * 1e3, 2) for x in s],
             "step_ms": round(step * 1e3, 2),
-            "tokens_per_s": round(BATCH * LENGTH / step),
+            "tokens_per_s": round(BATCH * arm.length / step),
             "load_before_after": loads[arm.name],
         }
         if keras is not None:
@@ -461,6 +552,11 @@ def phase(
             # Paired: each round's Keras time over this arm's time (same load), then median.
             row["x_keras"] = round(
                 statistics.median(k_ / x for k_, x in zip(ks, s, strict=True)), 3
+            )
+        if arm.compare_to:
+            base = seconds[arm.compare_to]
+            row["speedup_vs_" + arm.compare_to] = round(
+                statistics.median(b_ / x for b_, x in zip(base, s, strict=True)), 3
             )
         rows.append(row)
     return rows
@@ -480,6 +576,8 @@ def plan(
 ) -> list[tuple[str, list[tuple[str, list[Arm], dict]]]]:
     """The phases: per size, Keras + semalign (+ variants); then every scoring."""
     py = sys.executable
+    if a.default_model:
+        return [("the default model: the library's step before and after", default_arms(a))]
     phases = []
     for size in ["D64H4"] if a.quick else [s for s in a.sizes.split(",") if s]:
         library = Arm(f"semalign {size}", "semalign", size, library=True, note=LIBRARY)
@@ -538,6 +636,23 @@ def variants(size: str, full: bool) -> list[Arm]:
         Arm("bfloat16 compute", s, size, dtype="bfloat16"),
         *proposed,
     ]
+
+
+def default_arms(a: argparse.Namespace) -> list[tuple[str, list[Arm], dict]]:
+    """``--default-model``: per length, the train and eval steps before issue 15 and now."""
+    arms = []
+    for length in (int(x) for x in a.lengths.split(",") if x):
+        before = f"before L={length}"
+        note = "one attention chunk recomputed under jax.checkpoint"
+        kw = {"library": True, "default_model": True, "length": length}
+        arms.append(Arm(before, "semalign", recompute_one_chunk=True, note=note, **kw))
+        arms.append(Arm(f"library L={length}", "semalign", compare_to=before, note=LIBRARY, **kw))
+        whole, note = f"eval whole batch L={length}", "the eval step before: the whole batch"
+        kw["evaluate"] = True
+        arms.append(Arm(whole, "semalign", eval_whole_batch=True, note=note, **kw))
+        note = "the library's eval step: micro-batch by micro-batch"
+        arms.append(Arm(f"eval library L={length}", "semalign", compare_to=whole, note=note, **kw))
+    return [(sys.executable, arms, {})]
 
 
 def two_devices(size: str, py: str) -> tuple[str, list[Arm], dict]:
@@ -624,6 +739,12 @@ def main() -> None:
     p.add_argument("--no-padding", action="store_true", help="skip the IMDB padding count")
     p.add_argument("--padding-only", action="store_true", help="only count the IMDB padding")
     p.add_argument("--sizes", default=",".join(SIZES), help="keys of SIZES, comma-separated")
+    p.add_argument(
+        "--default-model",
+        action="store_true",
+        help="the default `semalign train` model at --lengths: before vs after (no Keras)",
+    )
+    p.add_argument("--lengths", default="256,512", help="--default-model: padded lengths")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=10, help="steps per round")
     p.add_argument("--warmup", type=int, default=5, help="steps after compilation, untimed")
@@ -647,7 +768,8 @@ def main() -> None:
         path = _common.save(a.out or "train_throughput_padding", {"imdb_padding": padding()})
         print(f"wrote {path}")
         return
-    kpy, how = (None, "--no-keras") if a.no_keras else keras_python(a.keras_python)
+    no_keras = a.no_keras or a.default_model
+    kpy, how = (None, "--no-keras") if no_keras else keras_python(a.keras_python)
     kinfo = {"python": kpy, "found_by": how}
     if kpy:
         kinfo["versions"] = keras_versions(kpy)
@@ -656,7 +778,7 @@ def main() -> None:
         print(f"Keras side skipped: {how}")
     t0 = time.perf_counter()
     pad = None
-    if not (a.quick or a.no_padding):
+    if not (a.quick or a.no_padding or a.default_model):
         print("counting IMDB padding (trains the default tokenizer, ~1 min) ...", flush=True)
         pad = padding()
         print(json.dumps(pad, indent=1))
@@ -670,8 +792,8 @@ def main() -> None:
     payload = {
         "settings": {
             "batch": BATCH,
-            "length": LENGTH,
-            "vocab": VOCAB,
+            "length": a.lengths if a.default_model else LENGTH,
+            "vocab": "default model's 20,000" if a.default_model else VOCAB,
             "rounds": a.rounds,
             "steps_per_round": a.steps,
             "warmup_steps": a.warmup,

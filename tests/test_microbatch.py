@@ -87,6 +87,25 @@ def test_same_losses_gradients_and_updates_as_the_plain_step():
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+def test_eval_outputs_by_micro_batch_equal_the_whole_batch_s():
+    """Logits by row, the NLL sum and count added over micro-batches; compiled once."""
+    model = Classifier(_cfg(0.3), rngs=nnx.Rngs(params=0, dropout=1))
+    micro = Steps.for_task(TASK, model, None, micro_batch=2)
+    whole = Steps.for_task(TASK, model, None, micro_batch=0)
+    assert (micro.eval_micro_batch, whole.eval_micro_batch) == (2, 0)
+    for batch in _batches(2):
+        got, want = micro.evaluate(batch), whole.evaluate(batch)
+        assert [np.shape(x) for x in got] == [np.shape(x) for x in want]
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)  # logits [B, C]
+        assert float(got[1]) == pytest.approx(float(want[1]), rel=1e-5)  # NLL sum
+        assert float(got[2]) == float(want[2]) == B - 2  # weighted rows
+    assert micro._eval._cache_size() == 1
+    # A task that does not declare its outputs by rows keeps the whole batch.
+    assert "cosine-mse" not in tasks.get("similarity").row_outputs
+    sim = Steps(model, None, outputs=TASK.outputs("cross-entropy", None), micro_batch=2)
+    assert sim.eval_micro_batch == 0  # not asked for
+
+
 def _rng_state(model):
     return [
         np.asarray(jax.random.key_data(x))
@@ -236,6 +255,11 @@ DEVICES = textwrap.dedent(
         out[name] = {"losses": [float(s.train(b)["loss_sum"]) for b in _batches(3)]}
         s.sync(model, opt)
         out[name]["params"] = [p.tolist() for p in _params(model)]
+        # The eval step by micro-batches on the mesh against the whole batch on one device.
+        whole = Steps.for_task(TASK, model, None, micro_batch=0)
+        for got, want in zip(s.evaluate(_batches(1)[0]), whole.evaluate(_batches(1)[0])):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+        out[name]["eval_micro_batch"] = s.eval_micro_batch
     from semalign.workflows.hosts import training_mesh
     # No --mesh: as many devices as divide the batch (an odd batch trains on one device).
     out["mesh_odd"] = training_mesh(None, False, batch_size=3, heads=2)
@@ -268,6 +292,7 @@ def test_two_host_devices_train_as_one_and_the_device_count_is_set_before_jax():
     np.testing.assert_allclose(out["two"]["losses"], out["one"]["losses"], rtol=1e-5)
     for a, b in zip(out["one"]["params"], out["two"]["params"], strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+    assert out["one"]["eval_micro_batch"] == out["two"]["eval_micro_batch"] == 2
     assert out["mesh_odd"] is None and out["mesh_even"] == {"data": 2, "model": 1}
     assert "came too late" in out["late"] and "\n" not in out["late"]
     assert (

@@ -306,7 +306,7 @@ def test_cosine_tau_is_clamped():
 
 
 @pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("chunk", [1, 2])
+@pytest.mark.parametrize("chunk", [1, 2, 3])  # B = 2: two chunks, one, one padded
 def test_chunked_path_equals_batched_forward_capture_and_grad(name, chunk):
     s = make(name)
     q, k, v, valid = inputs(6)
@@ -336,6 +336,28 @@ def test_chunked_path_equals_batched_forward_capture_and_grad(name, chunk):
     ]
     for a, b in zip(*(jax.tree.leaves(g) for g in g_params), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def _primitives(jaxpr) -> set[str]:
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.core.jaxprs_in_params(eqn.params):
+            names |= _primitives(sub)
+    return names
+
+
+@pytest.mark.parametrize("chunk, mapped", [(1, True), (2, False), (3, False)])
+def test_one_chunk_stores_its_scores_several_recompute_them(chunk, mapped):
+    """B = 2 rows: chunks of 1 run under lax.map + checkpoint; a single chunk runs once."""
+    s = make("dot")
+    q, k, v, valid = inputs(6)
+    mask = mask_for("local", valid, LQ, LK)
+    grad = jax.grad(lambda q: jnp.sum(attend(s, q, k, v, mask, fused=False, chunk=chunk)[0]))
+    names = _primitives(jax.make_jaxpr(grad)(q).jaxpr)
+    # jax.checkpoint's backward is ``remat2`` in a jaxpr (``checkpoint`` before autodiff).
+    assert bool(names & {"checkpoint", "remat2"}) is mapped, sorted(names)
+    assert bool(names & {"scan", "while"}) is mapped, sorted(names)
 
 
 def test_l1_export_form_equals_reference():

@@ -39,3 +39,32 @@ def test_no_restore_best_reports_and_serves_the_last_weights(tmp_path):
     assert test_line["epoch"] == 3
     with pytest.raises(RunError, match="checkpoint must be one of served, best, last"):
         evaluate(EvaluationRequest(run=str(result.run), checkpoint="newest"))
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_the_final_validation_is_the_served_epoch_s_own_report(tmp_path, monkeypatch, restore_best):
+    """Validation runs once per epoch; the final report is the served epoch's, and equal to
+    evaluating the served checkpoint afresh."""
+    from semalign.workflows import evaluate as evaluate_module
+
+    calls = []
+    real = evaluate_module.evaluate_batches
+
+    def counted(task, steps, batches, classes=()):
+        calls.append(len(batches))
+        return real(task, steps, batches, classes)
+
+    monkeypatch.setattr(evaluate_module, "evaluate_batches", counted)
+    data = write_reviews_csv(tmp_path / "d.csv", n=96)
+    train_cfg = {"epochs": 3, "restore_best": restore_best}
+    result = train(tiny_request(data, tmp_path / "runs", name="v", train=train_cfg))
+    assert len(calls) == 3 + 1  # three epochs' validations, then the test split
+    lines = [json.loads(x) for x in (result.run / "metrics.jsonl").read_text().splitlines()]
+    served = next(x for x in lines if x.get("epoch") == result.served_epoch)
+    assert result.validation.accuracy == served["val_accuracy"]
+    monkeypatch.setattr(evaluate_module, "evaluate_batches", real)
+    fresh = evaluate(EvaluationRequest(run=str(result.run), split="validation"))
+    assert fresh.checkpoint == f"epoch-{result.served_epoch:04d}"
+    assert fresh.report.accuracy == pytest.approx(result.validation.accuracy, abs=1e-12)
+    assert fresh.report.loss == pytest.approx(result.validation.loss, rel=1e-6)
+    assert fresh.report.confusion == result.validation.confusion

@@ -277,6 +277,9 @@ def _explicit_chunked(scorer, q, k, v, mask, dropout_rate, dropout_rng, capture,
     # A few examples at a time keep their [chunk, heads, q, k] scores in cache; on a CPU
     # this is about twice as fast as streaming the whole batch's scores through memory,
     # and recomputing them in the backward pass (jax.checkpoint) beats storing them.
+    # A batch of one chunk (the micro-batched CPU train step's 2 rows) is not mapped and
+    # its scores are stored: they are in cache already, and recomputing them cost about
+    # 1.2x the step (benchmarks/README.md, "Between the steps and inside them").
     # chunk=1 is avoided by callers: XLA CPU's backward dot is slow with a size-1 batch.
     b = q.shape[0]
     n = -(-b // chunk)
@@ -295,8 +298,12 @@ def _explicit_chunked(scorer, q, k, v, mask, dropout_rate, dropout_rng, capture,
         q1, k1, v1, m1, r1 = xs
         return _explicit(scorer, q1, k1, v1, m1, dropout_rate, r1, capture)
 
-    fn = one if capture else jax.checkpoint(one)
-    out, cap = jax.lax.map(fn, (split(q), split(k), split(v), split(masks), rngs))
+    xs = (split(q), split(k), split(v), split(masks), rngs)
+    if n == 1:
+        out, cap = jax.tree.map(lambda x: x[None], one(jax.tree.map(lambda x: x[0], xs)))
+    else:
+        fn = one if capture else jax.checkpoint(one)
+        out, cap = jax.lax.map(fn, xs)
 
     def merge(x):
         return x.reshape(n * chunk, *x.shape[2:])[:b]
@@ -331,7 +338,8 @@ def attend(
       mask: bool broadcastable to ``[batch, heads, q_len, k_len]`` or None.
       fused: allow the fused path.
       chunk: if > 0, run the explicit path ``chunk`` examples at a time (``lax.map``,
-        batch padded to a multiple) with the scores recomputed in the backward pass.
+        batch padded to a multiple) with the scores recomputed in the backward pass; a
+        batch of at most ``chunk`` examples runs at once, its scores stored.
       dropout_rate: dropout on the weights (explicit path only).
       dropout_rng: key for that dropout; None disables it.
       capture: also return the logits and weights.

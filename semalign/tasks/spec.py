@@ -53,6 +53,10 @@ class TaskSpec:
         depends on that row alone, the loss value is ``loss_sum / max(count, 1)`` of its
         sums, so its gradient can be accumulated over micro-batches (the CPU train
         step). Losses that compare rows within a batch (CoSENT) are left out.
+      row_outputs: the losses whose evaluation outputs hold only arrays with rows first,
+        each row's depending on that row alone, and scalars that are sums over rows; the
+        CPU eval step may then run micro-batch by micro-batch
+        (:func:`semalign.workflows.microbatch.map_rows`).
     """
 
     name: str
@@ -68,6 +72,7 @@ class TaskSpec:
     export_outputs: frozenset[str] = field(default_factory=frozenset)
     test_key: str | None = None
     row_sum_losses: frozenset[str] = field(default_factory=frozenset)
+    row_outputs: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)
@@ -75,6 +80,8 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r}: unknown capabilities {sorted(unknown)}")
         if stray := set(self.row_sum_losses) - set(self.losses):
             raise ValueError(f"task {self.name!r}: row_sum_losses {sorted(stray)} not in losses")
+        if stray := set(self.row_outputs) - set(self.losses):
+            raise ValueError(f"task {self.name!r}: row_outputs {sorted(stray)} not in losses")
 
     def sums_over_rows(self, loss: str) -> bool:
         """Whether ``loss`` is a sum over rows (its gradient accumulates over micro-batches)."""

@@ -159,8 +159,9 @@ def fit(
     evaluate on ``val_batches``, write an orbax checkpoint (best pointer when the
     monitored number improves), ``metrics.jsonl``, TensorBoard scalars and
     ``state.json``. When training is finished, the best weights are restored (if
-    ``cfg.restore_best``) and evaluated on validation and test, and the token embeddings
-    go to TensorBoard's projector.
+    ``cfg.restore_best``) and evaluated on validation (their epoch's report when this
+    call validated them: the same program on the same weights) and test, and the token
+    embeddings go to TensorBoard's projector.
 
     Args:
       cfg: optimisation settings (epochs, patience, monitor, min_delta, restore_best).
@@ -195,6 +196,9 @@ def fit(
     start = progress.epoch
     best, best_epoch, bad = progress.best, progress.best_epoch, progress.bad_epochs
     step_seconds, step_tokens, stopped_early, epoch = 0.0, 0, False, start
+    # Validation reports of this call's epochs by epoch (the best's and the last's kept):
+    # the final report of those weights is the same program on the same numbers.
+    reports: dict[int, Any] = {}
     last = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
     global_step = start * steps_per_epoch
     for epoch in range(start + 1, last + 1):
@@ -229,6 +233,7 @@ def fit(
             best, best_epoch, bad = metric, epoch, 0
         else:
             bad += 1
+        reports = {e: r for e, r in reports.items() if e == best_epoch} | {epoch: val}
         trained = running_metrics(sums, tokens / max(epoch_seconds, 1e-9))
         record = {
             "epoch": epoch,
@@ -297,7 +302,10 @@ def fit(
         if lead:
             checkpoints.serve(run.checkpoints, served)
         steps.set_model(model)
-        val_report = objective.evaluate(steps, val_batches)
+        # Validated in this call already (a resumed run's earlier epochs were not).
+        val_report = reports.get(served_epoch)
+        if val_report is None:
+            val_report = objective.evaluate(steps, val_batches)
         test_report = objective.evaluate(steps, test_batches())
         if lead:
             record = (objective.test_record or (lambda r: r.scalars()))(test_report)

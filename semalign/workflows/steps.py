@@ -93,6 +93,9 @@ class Steps:
       micro_batch: rows per micro-batch (0: the whole batch at once); only for a loss
         that sums over rows (``TaskSpec.sums_over_rows``), with ``model`` 1 on the mesh
         (:func:`semalign.workflows.microbatch.plan_micro_batch` picks it).
+      eval_micro_batch: rows per micro-batch of the eval step (0: the whole batch); only
+        for outputs by rows (``TaskSpec.row_outputs``; :meth:`for_task` takes
+        ``micro_batch`` then).
     """
 
     def __init__(
@@ -106,10 +109,11 @@ class Steps:
         l2: float = 0.0,
         mesh: Any = None,
         micro_batch: int = 0,
+        eval_micro_batch: int = 0,
     ):
-        if micro_batch < 0:
-            raise ValueError(f"micro_batch must be >= 0, got {micro_batch!r}")
-        self.micro_batch = micro_batch
+        if micro_batch < 0 or eval_micro_batch < 0:
+            raise ValueError(f"micro batches must be >= 0, got {micro_batch}, {eval_micro_batch}")
+        self.micro_batch, self.eval_micro_batch = micro_batch, eval_micro_batch
         model.train()
         self.train_def, model_state = nnx.split(model)
         model.eval()
@@ -149,6 +153,8 @@ class Steps:
         score range); other keywords go to :class:`Steps`.
         """
         name = task.spec.check_loss(loss)
+        if name in task.spec.row_outputs:
+            kw.setdefault("eval_micro_batch", kw.get("micro_batch", 0))
         return cls(
             model, optimizer, loss=task.loss(name, data), outputs=task.outputs(name, data), **kw
         )
@@ -183,7 +189,12 @@ class Steps:
         return grads, sums
 
     def _eval_step(self, model_state: Any, batch: Any):
-        return self.outputs(nnx.merge(self.eval_def, model_state), batch)
+        model = nnx.merge(self.eval_def, model_state)
+        if self.eval_micro_batch:
+            from semalign.workflows.microbatch import map_rows
+
+            return map_rows(self.outputs, model, batch, rows=self.eval_micro_batch, mesh=self.mesh)
+        return self.outputs(model, batch)
 
     def _place(self, batch: Any) -> Any:
         if self.mesh is None or jax.process_count() == 1:

@@ -359,16 +359,9 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
     steps_per_epoch = len(first)
     opt = nnx.Optimizer(model, optimizer(cfg, steps_per_epoch), wrt=nnx.Param)
     progress = restore_progress(run, progress, model, opt)
-    steps = Steps(
-        model,
-        opt,
-        loss=task.loss(req.loss, data),
-        outputs=task.outputs(req.loss, data),
-        l1=cfg.l1,
-        l2=cfg.l2,
-        mesh=mesh,
-        micro_batch=cfg.micro_batch,
-    )
+    # The task's loss and outputs; its eval step by micro-batches too where they are by rows.
+    kw = {"l1": cfg.l1, "l2": cfg.l2, "mesh": mesh, "micro_batch": cfg.micro_batch}
+    steps = Steps.for_task(task, model, opt, loss=req.loss, data=data, **kw)
     shapes, slots, real = set(), 0, 0
     for b in first:  # one pass: a streamed corpus reads and tokenizes its texts for it
         shapes.add(tuple(int(d) for d in b[0].shape))

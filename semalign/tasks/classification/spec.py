@@ -34,6 +34,7 @@ SPEC = register(
         higher_is_better=True,
         losses=("cross-entropy",),
         row_sum_losses=frozenset({"cross-entropy"}),  # per-row (per-token) NLL sums
+        row_outputs=frozenset({"cross-entropy"}),  # logits by row; the NLL sum and count
         capabilities=frozenset({"predict", "embed", "inspect", "align", "export"}),
         export_outputs=frozenset({"embedding", "attention"}),
         data_config=DataConfig,
