@@ -235,12 +235,27 @@ def arms_summary(rows: list[dict]) -> dict:
     return out
 
 
-def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path) -> dict:
-    """``--pretrain-epochs``: the MLM run, then both arms per seed; the results payload."""
+def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dict:
+    """``--pretrain-epochs``: the MLM run, then both arms per seed; the results payload.
+
+    ``write(payload)`` is called after every run, so a stopped benchmark keeps its rows.
+    """
     scoring = a.scorings.split(",")[0]
     mlm = pretrain(data, settings, a.pretrain_epochs, scoring, runs_dir)
     print(json.dumps(mlm), flush=True)
     rows = []
+
+    def payload() -> dict:
+        return {
+            "protocol": "masked-LM on sts-train sentences only, then similarity fine-tune from "
+            "its trunk (init_from) beside the same run from scratch, per seed; epoch chosen on "
+            "sts-dev (Spearman of cosine), sts-test correlations x 100 read once",
+            "settings": settings,
+            "pretrain": [mlm],
+            "rows": rows,
+            "summary": arms_summary(rows),
+        }
+
     for seed in a.seeds:
         tuned = {**settings, "train": {**settings["train"], "seed": seed}}
         arms = (("scratch", None), ("pretrained", mlm["run"]))
@@ -248,15 +263,8 @@ def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path) -> dict:
             row = run_one(data, scoring, tuned, runs_dir, name=f"{arm}-seed{seed}", init_from=init)
             rows.append({"arm": arm, **row})
             print(json.dumps(rows[-1]), flush=True)
-    return {
-        "protocol": "masked-LM on sts-train sentences only, then similarity fine-tune from its "
-        "trunk (init_from) beside the same run from scratch, per seed; epoch chosen on sts-dev "
-        "(Spearman of cosine), sts-test correlations x 100 read once",
-        "settings": settings,
-        "pretrain": [mlm],
-        "rows": rows,
-        "summary": arms_summary(rows),
-    }
+            write(payload())
+    return payload()
 
 
 def _seeds(text: str) -> list[int]:
@@ -276,11 +284,12 @@ def merged(name: str, payload: dict) -> dict:
     if not same:
         return payload
     mine = {(r["arm"], r["seed"]) for r in payload["rows"]}
+    runs = {r["run"] for r in payload["pretrain"]}
     rows = [r for r in old["rows"] if (r["arm"], r["seed"]) not in mine] + payload["rows"]
     rows.sort(key=lambda r: (r["seed"], r["arm"] != "scratch"))
     return {
         **payload,
-        "pretrain": old["pretrain"] + payload["pretrain"],
+        "pretrain": [r for r in old["pretrain"] if r["run"] not in runs] + payload["pretrain"],
         "rows": rows,
         "summary": arms_summary(rows),
     }
@@ -329,10 +338,20 @@ def main() -> None:
     runs = a.results_dir / "runs" if a.quick and a.results_dir else tmp / "runs"
     baseline = lexical_baseline(data)
     print(json.dumps(baseline), flush=True)
+    name = "stsb_pretrained" + (f"_{a.tag}" if a.tag else "") if a.pretrain_epochs else "stsb"
+    name += "_quick" if a.quick and a.pretrain_epochs else ""
+    saving = bool(a.results_dir or not a.quick)
+
+    def write(payload: dict) -> dict:
+        payload = merged(name, {"lexical_baseline": baseline, **payload})
+        if saving:
+            save(name, payload)
+        return payload
+
     rows, payload = [], None
     try:
         if a.pretrain_epochs:
-            payload = pretrained_arms(a, data, settings, runs)
+            payload = write(pretrained_arms(a, data, settings, runs, write))
             rows = payload["rows"]
         else:
             for scoring in a.scorings.split(","):
@@ -340,11 +359,8 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    name = "stsb_pretrained" + (f"_{a.tag}" if a.tag else "") if payload else "stsb"
-    if payload and (a.results_dir or not a.quick):
-        name += "_quick" if a.quick else ""
-        payload = merged(name, {"lexical_baseline": baseline, **payload})
-        print(f"wrote {save(name, payload)}")
+    if payload and saving:
+        print(f"wrote {_common.RESULTS / name}.json")
         print(json.dumps(payload["summary"]))
     elif not a.quick:
         payload = {
