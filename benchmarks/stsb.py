@@ -3,6 +3,8 @@
     python benchmarks/stsb.py                         # dot, cosine, l2, differential
     python benchmarks/stsb.py --scorings dot,l1       # a chosen set
     python benchmarks/stsb.py --quick                 # tiny smoke run (not saved)
+    python benchmarks/stsb.py --pretrain-epochs 20 --seeds 3 --epochs 10
+                                  # self-pretraining (MLM) then fine-tuning, vs scratch
 
 Protocol: train on ``sts-train.csv``, keep the epoch with the best dev Spearman (cosine),
 report test Spearman × 100 of four similarities of the pooled embeddings (cosine, −L2,
@@ -12,7 +14,16 @@ repository) unless ``--data`` says otherwise. A lexical baseline with no learnin
 (TF-IDF cosine, idf from the train split) is reported alongside. Published anchor without
 STS fine-tuning: average GloVe embeddings, 58.0 (Reimers & Gurevych 2019, table 1).
 
-Writes ``results/stsb.json``.
+Self-pretraining (``--pretrain-epochs N``, issue 13; Krishna et al. 2022): a masked-LM
+run (the mlm task, same trunk shape) on the sentences of ``sts-train.csv`` only, both
+columns, one a line (no dev or test text; the mlm run splits them 80/10/10 itself and
+keeps the epoch of best validation perplexity); then, for every seed, the similarity
+fine-tune from its trunk and tokenizer (``init_from``) beside the same run from scratch,
+at the same fine-tune settings. Each run's epoch is chosen on dev; test is read once.
+Mean ± sample std over the seeds of both arms, and the gain. Only the first scoring of
+``--scorings`` is used (default dot).
+
+Writes ``results/stsb.json``, or ``results/stsb_pretrained.json`` with ``--pretrain-epochs``.
 """
 
 from __future__ import annotations
@@ -20,13 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import shutil
+import statistics
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import _common
 import numpy as np
 from _common import save
 
@@ -50,10 +64,20 @@ QUICK = {
     "train": {"epochs": 1, "batch_size": 32, "lr": 3e-3, "patience": 0, "seed": 0},
     "loss": "cosent",
 }
+#: The masked-LM stage of ``--pretrain-epochs`` (its trunk shape is the fine-tune's).
+PRETRAIN = {"batch_size": 64, "lr": 2e-3, "patience": 0, "seed": 0}
 
 
-def run_one(data: Path, scoring: str, settings: dict, runs_dir: Path) -> dict:
-    """Train one scoring; returns its result row (correlations × 100)."""
+def run_one(
+    data: Path,
+    scoring: str,
+    settings: dict,
+    runs_dir: Path,
+    *,
+    name: str | None = None,
+    init_from: str | None = None,
+) -> dict:
+    """Train one scoring (from ``init_from``'s trunk if given); its row (correlations × 100)."""
     from semalign.config import TrainConfig
     from semalign.data.pairs import PairDataConfig
     from semalign.workflows.train import TrainRequest
@@ -66,9 +90,10 @@ def run_one(data: Path, scoring: str, settings: dict, runs_dir: Path) -> dict:
         train=TrainConfig(**settings["train"]),
         model={**settings["model"], "attention": {"scoring": scoring, "heads": settings["heads"]}},
         runs_dir=str(runs_dir),
-        name=scoring,
+        name=name or scoring,
         overwrite=True,
         tensorboard=False,
+        init_from=init_from,
     )
     wall, cpu = time.perf_counter(), time.process_time()
     result = train_pairs(req)
@@ -78,6 +103,8 @@ def run_one(data: Path, scoring: str, settings: dict, runs_dir: Path) -> dict:
     test = result.test.correlations
     return {
         "scoring": scoring,
+        "seed": settings["train"]["seed"],
+        "init_from": json.loads((result.run / "config.json").read_text()).get("init_from"),
         "test_spearman": {k: round(100 * c.spearman, 2) for k, c in test.items()},
         "test_pearson": {k: round(100 * c.pearson, 2) for k, c in test.items()},
         "dev_spearman_cosine_by_epoch": [round(100 * d, 2) for d in dev],
@@ -87,6 +114,7 @@ def run_one(data: Path, scoring: str, settings: dict, runs_dir: Path) -> dict:
         "cpu_seconds": round(cpu, 1),
         "train_tokens_per_second": round(result.tokens_per_second),
         "test_pairs": result.test.count,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -132,27 +160,209 @@ def subset(data: Path, rows: int, folder: Path) -> Path:
     return folder
 
 
+def train_sentences(data: Path, path: Path) -> Path:
+    """The training split's sentences (both columns, first-seen order), one a line."""
+    from semalign.data.pair_readers import load_pair_splits
+    from semalign.data.pairs import PairDataConfig
+
+    texts = load_pair_splits(PairDataConfig(data=str(data))).train.texts()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(" ".join(t.split()) for t in texts) + "\n", encoding="utf-8")
+    return path
+
+
+def pretrain(data: Path, settings: dict, epochs: int, scoring: str, runs_dir: Path) -> dict:
+    """The masked-LM run on the training split's sentences; its row (run folder, curves)."""
+    from semalign import tasks
+    from semalign.config import TrainConfig
+    from semalign.tracking import read_metrics
+    from semalign.workflows.train import TrainRequest, train
+
+    corpus = train_sentences(data, runs_dir / "sts-train-sentences.txt")
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = train(
+        TrainRequest(
+            task="mlm",
+            data=tasks.get("mlm").data_config(dataset=None, data=str(corpus), **settings["data"]),
+            train=TrainConfig(**PRETRAIN, epochs=epochs),
+            model={
+                **settings["model"],
+                "attention": {"scoring": scoring, "heads": settings["heads"]},
+            },
+            runs_dir=str(runs_dir),
+            name=f"mlm-{epochs}",
+            overwrite=True,
+            tensorboard=False,
+        )
+    )
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    val = [r for r in read_metrics(result.run / "metrics.jsonl") if r["split"] == "validation"]
+    return {
+        "stage": "pretrain",
+        "run": str(result.run),
+        "sentences": len(corpus.read_text(encoding="utf-8").splitlines()),
+        "settings": {**PRETRAIN, "epochs": epochs},
+        "test_perplexity": round(result.test.perplexity, 2),
+        "test_masked_token_accuracy": round(100 * result.test.accuracy, 2),
+        "val_perplexity_by_epoch": [round(r["val_perplexity"], 2) for r in val],
+        "val_masked_token_accuracy_by_epoch": [round(100 * r["val_accuracy"], 2) for r in val],
+        "best_epoch": result.best_epoch,
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def arms_summary(rows: list[dict]) -> dict:
+    """Mean ± sample std over seeds of dev and test Spearman (cosine) per arm, and the gain."""
+    out = {}
+    for arm in ("scratch", "pretrained"):
+        mine = [r for r in rows if r.get("arm") == arm]
+        if not mine:
+            continue
+        out[arm] = {"seeds": [r["seed"] for r in mine]}
+        for key, values in (
+            ("dev", [max(r["dev_spearman_cosine_by_epoch"]) for r in mine]),
+            ("test", [r["test_spearman"]["cosine"] for r in mine]),
+        ):
+            out[arm][f"{key}_spearman_mean"] = round(statistics.fmean(values), 2)
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            out[arm][f"{key}_spearman_std"] = round(std, 2)
+    if {"scratch", "pretrained"} <= out.keys():
+        out["test_gain_points"] = round(
+            out["pretrained"]["test_spearman_mean"] - out["scratch"]["test_spearman_mean"], 2
+        )
+    return out
+
+
+def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dict:
+    """``--pretrain-epochs``: the MLM run, then both arms per seed; the results payload.
+
+    ``write(payload)`` is called after every run, so a stopped benchmark keeps its rows.
+    """
+    scoring = a.scorings.split(",")[0]
+    mlm = pretrain(data, settings, a.pretrain_epochs, scoring, runs_dir)
+    print(json.dumps(mlm), flush=True)
+    rows = []
+
+    def payload() -> dict:
+        return {
+            "protocol": "masked-LM on sts-train sentences only, then similarity fine-tune from "
+            "its trunk (init_from) beside the same run from scratch, per seed; epoch chosen on "
+            "sts-dev (Spearman of cosine), sts-test correlations x 100 read once",
+            "settings": settings,
+            "pretrain": [mlm],
+            "rows": rows,
+            "summary": arms_summary(rows),
+        }
+
+    for seed in a.seeds:
+        tuned = {**settings, "train": {**settings["train"], "seed": seed}}
+        arms = (("scratch", None), ("pretrained", mlm["run"]))
+        for arm, init in arms[1:] if a.no_scratch else arms:
+            row = run_one(data, scoring, tuned, runs_dir, name=f"{arm}-seed{seed}", init_from=init)
+            rows.append({"arm": arm, **row})
+            print(json.dumps(rows[-1]), flush=True)
+            write(payload())
+    return payload()
+
+
+def _seeds(text: str) -> list[int]:
+    return [int(s) for s in text.split(",")] if "," in text else list(range(int(text)))
+
+
+def merged(name: str, payload: dict) -> dict:
+    """``payload`` with the rows another invocation saved under ``name`` at the same
+    settings (other seeds, read just before writing, so runs in parallel add up)."""
+    path = _common.RESULTS / f"{name}.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    if isinstance(old.get("pretrain"), dict):  # one invocation's file, before the merge
+        old["pretrain"] = [old["pretrain"]]
+    same = old.get("settings") == payload["settings"] and [
+        r["settings"] for r in old.get("pretrain", [])[:1]
+    ] == [r["settings"] for r in payload["pretrain"][:1]]
+    if not same:
+        return payload
+    mine = {(r["arm"], r["seed"]) for r in payload["rows"]}
+    runs = {r["run"] for r in payload["pretrain"]}
+    rows = [r for r in old["rows"] if (r["arm"], r["seed"]) not in mine] + payload["rows"]
+    rows.sort(key=lambda r: (r["seed"], r["arm"] != "scratch"))
+    return {
+        **payload,
+        "pretrain": [r for r in old["pretrain"] if r["run"] not in runs] + payload["pretrain"],
+        "rows": rows,
+        "summary": arms_summary(rows),
+    }
+
+
+def _table(rows: list[dict], baseline: dict) -> None:
+    print(f"\n{'scoring':14s} {'cosine':>7s} {'-L2':>7s} {'-L1':>7s} {'dot':>7s} {'wall s':>7s}")
+    for r in rows:
+        s = r["test_spearman"]
+        label = f"{r['scoring']} {r['arm']} {r['seed']}" if "arm" in r else r["scoring"]
+        print(
+            f"{label:14s} {s['cosine']:7.2f} {s['l2']:7.2f} {s['l1']:7.2f} {s['dot']:7.2f} "
+            f"{r['wall_seconds']:7.0f}"
+        )
+    print(
+        f"{baseline['name']:14s} {baseline['test_spearman']:7.2f}   (anchor: GloVe {GLOVE_ANCHOR})"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", type=Path, default=STSB)
     p.add_argument("--scorings", default=",".join(SCORINGS))
     p.add_argument("--quick", action="store_true", help="300 rows a split, tiny model, not saved")
+    p.add_argument("--pretrain-epochs", type=int, help="masked-LM self-pretraining epochs")
+    p.add_argument(
+        "--seeds", type=_seeds, default=[0], help="K: fine-tune seeds 0..K-1; or a list: 1,2"
+    )
+    p.add_argument("--epochs", type=int, help="fine-tune epochs (default 6; --quick 1)")
+    p.add_argument("--no-scratch", action="store_true", help="only the pretrained arm")
+    p.add_argument("--tag", help="with --pretrain-epochs: results/stsb_pretrained_<tag>.json")
+    p.add_argument("--results-dir", type=Path, help="write the JSON (and --quick's runs) here")
     a = p.parse_args()
     if not a.data.is_dir():
         raise SystemExit(f"STS-B not found at {a.data}: pass --data")
+    if a.pretrain_epochs is not None and a.pretrain_epochs < 1:
+        raise SystemExit(f"--pretrain-epochs must be >= 1, got {a.pretrain_epochs}")
+    if a.results_dir:
+        _common.RESULTS = a.results_dir
     tmp = Path(tempfile.mkdtemp(prefix="semalign-stsb-"))
     data = subset(a.data, 300, tmp / "data") if a.quick else a.data
-    settings = QUICK if a.quick else SETTINGS
+    settings = json.loads(json.dumps(QUICK if a.quick else SETTINGS))
+    if a.epochs:
+        settings["train"]["epochs"] = a.epochs
+    # --quick keeps its runs beside a --results-dir (tests read their configs).
+    runs = a.results_dir / "runs" if a.quick and a.results_dir else tmp / "runs"
     baseline = lexical_baseline(data)
     print(json.dumps(baseline), flush=True)
-    rows = []
+    name = "stsb_pretrained" + (f"_{a.tag}" if a.tag else "") if a.pretrain_epochs else "stsb"
+    name += "_quick" if a.quick and a.pretrain_epochs else ""
+    saving = bool(a.results_dir or not a.quick)
+
+    def write(payload: dict) -> dict:
+        payload = merged(name, {"lexical_baseline": baseline, **payload})
+        if saving:
+            save(name, payload)
+        return payload
+
+    rows, payload = [], None
     try:
-        for scoring in a.scorings.split(","):
-            rows.append(run_one(data, scoring, settings, tmp / "runs"))
-            print(json.dumps(rows[-1]), flush=True)
+        if a.pretrain_epochs:
+            payload = write(pretrained_arms(a, data, settings, runs, write))
+            rows = payload["rows"]
+        else:
+            for scoring in a.scorings.split(","):
+                rows.append(run_one(data, scoring, settings, runs))
+                print(json.dumps(rows[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if not a.quick:
+    if payload and saving:
+        print(f"wrote {_common.RESULTS / name}.json")
+        print(json.dumps(payload["summary"]))
+    elif not a.quick:
         payload = {
             "protocol": "train on sts-train, select the epoch on sts-dev (Spearman of cosine), "
             "report sts-test correlations x 100 of the pooled embeddings",
@@ -161,17 +371,8 @@ def main() -> None:
             "lexical_baseline": baseline,
             "rows": rows,
         }
-        print(f"wrote {save('stsb', payload)}")
-    print(f"\n{'scoring':14s} {'cosine':>7s} {'-L2':>7s} {'-L1':>7s} {'dot':>7s} {'wall s':>7s}")
-    for r in rows:
-        s = r["test_spearman"]
-        print(
-            f"{r['scoring']:14s} {s['cosine']:7.2f} {s['l2']:7.2f} {s['l1']:7.2f} {s['dot']:7.2f} "
-            f"{r['wall_seconds']:7.0f}"
-        )
-    print(
-        f"{baseline['name']:14s} {baseline['test_spearman']:7.2f}   (anchor: GloVe {GLOVE_ANCHOR})"
-    )
+        print(f"wrote {save(name, payload)}")
+    _table(rows, baseline)
 
 
 if __name__ == "__main__":

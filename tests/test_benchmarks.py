@@ -114,3 +114,33 @@ def test_pretraining_quick(tmp_path):
     again = run_quick("pretraining.py", tmp_path, timeout=900)  # finished runs are kept, not rerun
     assert "kept from" in again.stdout
     assert json.loads((tmp_path / "pretraining_quick.json").read_text())["rows"] == result["rows"]
+
+
+def test_stsb_pretrained_quick(tmp_path):
+    # A 1-epoch MLM on 300 STS-B training rows, then both similarity arms (tiny models).
+    stsb = BENCH.parents[1] / "shared" / "datasets" / "stsb"
+    if not stsb.is_dir():
+        pytest.skip(f"STS-B is not at {stsb} (../shared absent)")
+    run_quick("stsb.py", tmp_path, "--pretrain-epochs", "1", "--scorings", "dot")
+    result = json.loads((tmp_path / "stsb_pretrained_quick.json").read_text())
+    (mlm,) = result["pretrain"]
+    assert 0 < mlm["sentences"] <= 600  # both columns of 300 training rows, no dev or test text
+    corpus = (tmp_path / "runs" / "sts-train-sentences.txt").read_text().splitlines()
+    assert len(corpus) == mlm["sentences"]
+    assert mlm["test_perplexity"] > 1 and 0 <= mlm["test_masked_token_accuracy"] <= 100
+    assert len(mlm["val_masked_token_accuracy_by_epoch"]) == 1
+    rows = {(r["arm"], r["seed"]): r for r in result["rows"]}
+    assert set(rows) == {("scratch", 0), ("pretrained", 0)}
+    assert rows["scratch", 0]["init_from"] is None
+    config = json.loads((tmp_path / "runs" / "pretrained-seed0" / "config.json").read_text())
+    assert config["init_from"]["run"] == mlm["run"]  # the fine-tune's trunk is the MLM run's
+    assert rows["pretrained", 0]["init_from"] == config["init_from"]
+    for r in rows.values():
+        assert r["best_epoch"] == 1 and len(r["dev_spearman_cosine_by_epoch"]) == 1
+    summary = result["summary"]
+    gain = (
+        rows["pretrained", 0]["test_spearman"]["cosine"]
+        - rows["scratch", 0]["test_spearman"]["cosine"]
+    )
+    assert summary["test_gain_points"] == pytest.approx(gain, abs=0.011)
+    assert summary["pretrained"]["test_spearman_std"] == 0.0  # one seed
