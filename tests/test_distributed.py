@@ -103,9 +103,10 @@ def test_two_processes_write_one_run_and_train_as_one(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 2
     # Process 0 reports the result, the one of a single 4-device process; process 1 prints
-    # only the collectives library's own connection lines (every process used to print it).
+    # no result (every process used to), only the collectives library's connection lines,
+    # which its threads may interleave.
     assert two[0]["lead"] is True
-    assert all(x.startswith("[Gloo]") for x in two[1].splitlines()), two[1]
+    assert isinstance(two[1], str) and "{" not in two[1] and "accuracy" not in two[1], two[1]
     assert two[0]["test"]["accuracy"] == pytest.approx(one["test"]["accuracy"], abs=1e-12)
     got, want = _params(run), _params(runs / "one")
     assert got.keys() == want.keys()
