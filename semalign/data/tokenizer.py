@@ -13,7 +13,7 @@ test texts leaks their vocabulary into the model.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -226,15 +226,21 @@ def cut(ids: Sequence[int], max_len: int, truncation: str = "head") -> list[int]
     return ids[: 1 + head] + ids[len(ids) - (body - head) :]
 
 
-def token_ids(tokenizer: Tokenizer, texts: Sequence[str], chunk: int = CHUNK) -> list[list[int]]:
-    """Every id of each text (``[CLS]`` first, nothing cut), encoded ``chunk`` at a time.
+def _ids(tokenizer: Tokenizer, texts: Sequence[str], chunk: int = CHUNK) -> Iterator[list[int]]:
+    """Each text's uncut ids, encoded ``chunk`` at a time.
 
     One ``encode_batch`` over a long list holds every encoding (offsets, tokens, masks)
-    at once; a chunk at a time holds one chunk's, and the fast form skips the offsets.
+    at once; a chunk at a time holds one chunk's, and the fast form skips the offsets
+    (only the ids are read: ~12 % less CPU on IMDB).
     """
-    return [
-        e.ids for part in _chunks(list(texts), chunk) for e in tokenizer.encode_batch_fast(part)
-    ]
+    for part in _chunks(list(texts), chunk):
+        for e in tokenizer.encode_batch_fast(part):
+            yield e.ids
+
+
+def token_ids(tokenizer: Tokenizer, texts: Sequence[str], chunk: int = CHUNK) -> list[list[int]]:
+    """Every id of each text (``[CLS]`` first, nothing cut), encoded ``chunk`` at a time."""
+    return list(_ids(tokenizer, texts, chunk))
 
 
 def encode_counted(
@@ -254,11 +260,9 @@ def encode_counted(
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     seqs, cut_count = [], 0
-    for part in _chunks(list(texts), chunk):  # the encodings of one chunk at a time
-        # Only the ids are read: the fast form skips the offsets (~12 % less CPU on IMDB).
-        for e in tokenizer.encode_batch_fast(part):
-            cut_count += len(e.ids) > max_len
-            seqs.append(np.asarray(cut(e.ids, max_len, truncation), dtype=np.int32))
+    for ids in _ids(tokenizer, texts, chunk):  # cut as they come: one chunk's ids held
+        cut_count += len(ids) > max_len
+        seqs.append(np.asarray(cut(ids, max_len, truncation), dtype=np.int32))
     return seqs, int(cut_count)
 
 
