@@ -247,11 +247,13 @@ DEVICES = textwrap.dedent(
     from test_microbatch import Classifier, TASK, Steps, _batches, _cfg, _params
     assert jax.device_count() == 2, jax.devices()
     out = {}
-    for name, devices in (("one", 1), ("two", 2)):
+    for name, devices in (("one", 1), ("two", 2), ("two_precompiled", 2)):
         model = Classifier(_cfg(0.3), rngs=nnx.Rngs(params=0, dropout=1))
         opt = nnx.Optimizer(model, optax.sgd(0.5, momentum=0.9), wrt=nnx.Param)
         mesh = sharding.make_mesh(sharding.MeshSpec(data=devices)) if devices > 1 else None
         s = Steps.for_task(TASK, model, opt, mesh=mesh, micro_batch=2)
+        if name == "two_precompiled":  # the mesh's programs, compiled in the background
+            s.precompile(_batches(1)[0])
         out[name] = {"losses": [float(s.train(b)["loss_sum"]) for b in _batches(3)]}
         s.sync(model, opt)
         out[name]["params"] = [p.tolist() for p in _params(model)]
@@ -260,6 +262,7 @@ DEVICES = textwrap.dedent(
         for got, want in zip(s.evaluate(_batches(1)[0]), whole.evaluate(_batches(1)[0])):
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
         out[name]["eval_micro_batch"] = s.eval_micro_batch
+        out[name]["jit_compiled"] = [s._train._cache_size(), s._eval._cache_size()]
     from semalign.workflows.hosts import training_mesh
     # No --mesh: as many devices as divide the batch (an odd batch trains on one device).
     out["mesh_odd"] = training_mesh(None, False, batch_size=3, heads=2)
@@ -293,6 +296,11 @@ def test_two_host_devices_train_as_one_and_the_device_count_is_set_before_jax():
     for a, b in zip(out["one"]["params"], out["two"]["params"], strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
     assert out["one"]["eval_micro_batch"] == out["two"]["eval_micro_batch"] == 2
+    # Precompiled on the mesh: the same program (the same numbers), and jit never compiled.
+    assert out["two_precompiled"]["losses"] == out["two"]["losses"]
+    assert out["two_precompiled"]["params"] == out["two"]["params"]
+    assert out["two_precompiled"]["jit_compiled"] == [0, 0]
+    assert min(out["two"]["jit_compiled"]) >= 1
     assert out["mesh_odd"] is None and out["mesh_even"] == {"data": 2, "model": 1}
     assert "came too late" in out["late"] and "\n" not in out["late"]
     assert (

@@ -2,7 +2,7 @@
 
 One subprocess runs the script (``semalign train`` and, where an interpreter with
 TensorFlow is configured, the Keras worker); it writes its JSON into a temporary folder.
-Slow for a unit test (two trainings with their compilations, ~1 min) but the script's
+Slow for a unit test (three trainings with their compilations, ~1.5 min) but the script's
 whole path: process clocks, the threshold, the interrupt, the test evaluation.
 """
 
@@ -25,7 +25,7 @@ def keras_python() -> str | None:
 def quick(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("tta")
     cmd = [sys.executable, str(SCRIPT), "--quick", "--results-dir", str(out_dir)]
-    cmd += ["--work-dir", str(out_dir / "work")]
+    cmd += ["--work-dir", str(out_dir / "work"), "--warm"]
     if keras_python() is None:
         cmd.append("--no-keras")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -49,6 +49,12 @@ def test_semalign_side(quick):
     assert rows == {k: v["rows"] for k, v in s["data_json"]["splits"].items()}
     assert sum(rows.values()) == 400
     assert "semalign" in stdout
+    # A first run on a new cache folder, then a second one that finds its programs there.
+    warm = result["semalign_warm"]
+    assert s["compile_cache"]["programs_before"] == 0
+    assert warm["compile_cache"]["programs_before"] > 0
+    assert warm["compile_cache"]["folder"] == s["compile_cache"]["folder"]
+    assert warm["reached"] and warm["data_json"]["splits"] == s["data_json"]["splits"]
 
 
 def test_keras_side(quick):

@@ -76,8 +76,10 @@ app.add_typer(export_app, name="export")
 
 
 def main() -> None:
-    """Console-script entry point: one JAX CPU device per core, then the command."""
+    """Console-script entry point: host devices and compilation cache set, then the command."""
+    from semalign.compile_cache import cli_compile_cache
     from semalign.sharding import cli_host_devices
 
     cli_host_devices()  # before any command imports JAX (the micro-batched CPU step)
+    cli_compile_cache()  # likewise: JAX reads it when it starts
     app()

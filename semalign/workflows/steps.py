@@ -123,6 +123,7 @@ class Steps:
         self.loss, self.outputs = loss, outputs
         self.l1, self.l2 = l1, l2
         self.mesh = mesh
+        self._compiled = None  # a Precompiler once precompile() is called
         if mesh is None:
             self._train = jax.jit(self._train_step, donate_argnums=0)
             self._eval = jax.jit(self._eval_step)
@@ -196,6 +197,36 @@ class Steps:
             return map_rows(self.outputs, model, batch, rows=self.eval_micro_batch, mesh=self.mesh)
         return self.outputs(model, batch)
 
+    def precompile(self, batch: Any) -> None:
+        """Compile the train and eval steps for ``batch``'s shapes on a background thread.
+
+        Later batches of those shapes run the programs made there (waiting for one under
+        way), so a run that knows its shapes ahead compiles them while its first shapes
+        train (:mod:`semalign.workflows.precompile`). Several processes compile as they go.
+        """
+        if jax.process_count() > 1:
+            return
+        from semalign.workflows.precompile import Precompiler, signature, spec
+
+        if self._compiled is None:
+            self._compiled = Precompiler()
+        key = signature(batch)
+        if ("eval", key) in self._compiled:
+            return
+        shapes = spec(batch)
+        state = spec(self.state, placed=True)  # read now: the train step donates the state
+        if self.opt_def is not None and self.loss is not None:
+            self._compiled.submit(("train", key), lambda: self._train.lower(state, shapes))
+        lower = lambda: self._eval.lower(state[0], shapes)  # noqa: E731
+        self._compiled.submit(("eval", key), lower, priority=1)
+
+    def _program(self, kind: str, batch: Any, jitted: Callable) -> Callable:
+        if self._compiled is None:
+            return jitted
+        from semalign.workflows.precompile import signature
+
+        return self._compiled.get((kind, signature(batch))) or jitted
+
     def _place(self, batch: Any) -> Any:
         if self.mesh is None or jax.process_count() == 1:
             return batch  # jit's in_shardings split host arrays over the mesh
@@ -215,12 +246,13 @@ class Steps:
         """One optimisation step; returns device-side sums (no host sync)."""
         if self.opt_def is None or self.loss is None:
             raise RuntimeError("these steps were built without an optimizer: evaluation only")
-        self.state, metrics = self._train(self.state, self._place(batch))
+        step = self._program("train", batch, self._train)
+        self.state, metrics = step(self.state, self._place(batch))
         return metrics
 
     def evaluate(self, batch: Any) -> Any:
         """The task's eval outputs for one batch (device arrays, no host sync)."""
-        return self._eval(self.state[0], self._place(batch))
+        return self._program("eval", batch, self._eval)(self.state[0], self._place(batch))
 
     def sync(self, model: nnx.Module, optimizer: nnx.Optimizer | None = None) -> None:
         """Write the compiled state back into the Python objects (for saving)."""

@@ -364,6 +364,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
     steps = Steps.for_task(task, model, opt, loss=req.loss, data=data, **kw)
     shapes, slots, real = set(), 0, 0
     for b in first:  # one pass: a streamed corpus reads and tokenizes its texts for it
+        steps.precompile(b)  # each new shape, in the background while the first ones train
         shapes.add(tuple(int(d) for d in b[0].shape))
         slots += sum(a.size for a in b if a.ndim == 2)
         real += task.tokens(b)
