@@ -68,3 +68,34 @@ def test_the_final_validation_is_the_served_epoch_s_own_report(tmp_path, monkeyp
     assert fresh.report.accuracy == pytest.approx(result.validation.accuracy, abs=1e-12)
     assert fresh.report.loss == pytest.approx(result.validation.loss, rel=1e-6)
     assert fresh.report.confusion == result.validation.confusion
+
+
+def test_evaluate_on_the_host_s_devices_reports_what_training_reported(tmp_path):
+    """``semalign evaluate`` splits batches over one device per core, by micro-batches, as
+    training's eval step does: the same report as the run's own test line."""
+    import os
+    import subprocess
+    import sys
+
+    data = write_reviews_csv(tmp_path / "d.csv", n=96)
+    result = train(tiny_request(data, tmp_path / "runs", name="dev"))
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env["JAX_NUM_CPU_DEVICES"] = "2"
+    code = (
+        "import json, jax; from semalign.workflows.evaluate import EvaluationRequest, evaluate; "
+        "from semalign.workflows import evaluate as m; seen = []; real = m._eval_steps; "
+        "m._eval_steps = lambda *a: seen.append(real(*a)) or seen[-1]; "
+        f"r = evaluate(EvaluationRequest(run={str(result.run)!r})).report; "
+        "s = seen[0]; print('@@' + json.dumps({'accuracy': r.accuracy, 'loss': r.loss, "
+        "'confusion': r.confusion, 'devices': jax.device_count(), "
+        "'mesh': dict(s.mesh.shape), 'rows': s.eval_micro_batch}))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout[p.stdout.index("@@") + 2 :])
+    assert out["devices"] == 2 and out["mesh"] == {"data": 2, "model": 1} and out["rows"] == 2
+    assert out["accuracy"] == pytest.approx(result.test.accuracy, abs=1e-12)
+    assert out["loss"] == pytest.approx(result.test.loss, rel=1e-5)
+    assert [list(r) for r in out["confusion"]] == [list(r) for r in result.test.confusion]

@@ -162,7 +162,6 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
       DataError: unreadable data, labels the run never saw, or an empty split.
     """
     from semalign.workflows.loading import load_run
-    from semalign.workflows.steps import Steps
 
     loaded = load_run(req.run, runs_dir=req.runs_dir, which=req.checkpoint)
     task = loaded.task_impl
@@ -177,7 +176,7 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
         data = _with_truncation(data, req.truncation, loaded.spec.name)
         encoded = task.encode_with(data, examples, loaded.tokenizer, loaded.labels)
         batches = task.batches(encoded, data, batch_size=size, shuffle=False)
-        steps = Steps(loaded.model, None, outputs=task.outputs(loaded.loss, data))
+        steps = _eval_steps(task, loaded, data, size)
         report = evaluate_batches(task, steps, batches, loaded.labels)
         truncated = getattr(encoded, "truncated", None)
     return EvaluationResult(
@@ -189,6 +188,30 @@ def evaluate(req: EvaluationRequest) -> EvaluationResult:
         tuple(notes),
         truncated,
         len(examples),
+    )
+
+
+def _eval_steps(task, loaded, data, batch_size: int):
+    """The run's eval step as training builds it.
+
+    Batches are split over the host's devices and, on a CPU, computed by micro-batches
+    for outputs by rows (the same numbers as whole batches, about 2x faster).
+    """
+    from semalign.workflows.hosts import training_mesh
+    from semalign.workflows.microbatch import plan_micro_batch
+    from semalign.workflows.steps import Steps
+
+    heads = loaded.model_config.attention.heads
+    mesh = training_mesh(None, False, batch_size=batch_size, heads=heads)
+    rows = plan_micro_batch(
+        None,
+        sums_over_rows=loaded.loss in task.spec.row_outputs,
+        what=f"the {task.spec.name} task's outputs",
+        batch_size=batch_size,
+        mesh=mesh,
+    )
+    return Steps.for_task(
+        task, loaded.model, None, loss=loaded.loss, data=data, mesh=mesh, micro_batch=rows
     )
 
 
