@@ -106,6 +106,31 @@ def test_eval_outputs_by_micro_batch_equal_the_whole_batch_s():
     assert sim.eval_micro_batch == 0  # not asked for
 
 
+def test_pair_classification_eval_by_micro_batch_equals_the_whole_batch_s():
+    """Each pair's logits depend on that pair alone (cross-attention within the pair)."""
+    spec = tasks.get("pair-classification")
+    assert "cross-entropy" in spec.row_outputs
+    task = spec.load()
+    cfg = ModelConfig(
+        vocab_size=64, num_classes=3, dim=16, max_len=L, attention=AttentionConfig(heads=2)
+    )
+    model = task.build(cfg, rngs=nnx.Rngs(params=0, dropout=1))
+    r = np.random.default_rng(2)
+    batch = PairBatch(
+        r.integers(1, 64, (B, L)).astype(np.int32),
+        r.integers(1, 64, (B, L - 4)).astype(np.int32),
+        r.integers(0, 3, B).astype(np.int32),
+        np.array([1, 1, 1, 1, 1, 1, 0, 0], np.float32),
+    )
+    micro = Steps.for_task(task, model, None, micro_batch=2)
+    whole = Steps.for_task(task, model, None, micro_batch=0)
+    assert (micro.eval_micro_batch, whole.eval_micro_batch) == (2, 0)
+    got, want = micro.evaluate(batch), whole.evaluate(batch)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)  # logits [B, C]
+    assert float(got[1]) == pytest.approx(float(want[1]), rel=1e-5)  # NLL sum
+    assert float(got[2]) == float(want[2]) == B - 2  # weighted pairs
+
+
 def _rng_state(model):
     return [
         np.asarray(jax.random.key_data(x))

@@ -17,6 +17,7 @@ SPEC = register(
         higher_is_better=True,
         losses=("cross-entropy",),
         row_sum_losses=frozenset({"cross-entropy"}),  # per-row (per-token) NLL sums
+        row_outputs=frozenset({"cross-entropy"}),  # logits by pair; the NLL sum and count
         capabilities=frozenset({"embed", "align", "export"}),
         data_config=PairDataConfig,
         data_from_options=functools.partial(pair_data_from_options, target="label"),
