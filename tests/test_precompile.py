@@ -8,6 +8,7 @@ import threading
 import jax
 import numpy as np
 import optax
+import pytest
 from flax import nnx
 
 from semalign.config import AttentionConfig, ModelConfig
@@ -113,6 +114,26 @@ def test_priority_then_submission_order_and_failures_fall_back_to_none():
     assert log == ["first", "a", "bad", "b", "eval"]
     assert pre.get("a") == "compiled a" and pre.get("bad") is None and pre.get("never") is None
     assert "b" in pre and "never" not in pre
+
+
+def test_workers_compile_side_by_side():
+    started, gate, log = threading.Barrier(3, timeout=10), threading.Event(), []
+
+    class Meeting(_Lowered):
+        def compile(self):
+            started.wait()  # both workers are inside a compilation at once
+            return super().compile()
+
+    pre = Precompiler(workers=2)
+    pre.submit("a", lambda: Meeting("a", log, gate=gate))
+    pre.submit("b", lambda: Meeting("b", log, gate=gate))
+    pre.submit("c", lambda: _Lowered("c", log))
+    started.wait()
+    gate.set()
+    assert [pre.get(k) for k in "abc"] == ["compiled a", "compiled b", "compiled c"]
+    assert sorted(log) == ["a", "b", "c"]  # the barrier above: "a" and "b" ran at once
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        Precompiler(workers=0)
 
 
 def test_a_failing_lowering_is_left_to_the_caller():

@@ -3,13 +3,14 @@
 A run's batches come in a few shapes (one per length bucket), each compiling its own train
 and eval step: about 4 s apiece for the default model on a 2-core CPU, 8 buckets, and
 until now each compiled when its first batch arrived, with the devices idle meanwhile.
-Known ahead (the batch plan lists them), they are compiled one after the other on one
-thread while the first shapes train: XLA compiles without holding the GIL, so the step
-loop keeps dispatching, and a batch whose program is not ready waits for the compilation
-already under way instead of starting a second one.
+Known ahead (the batch plan lists them), they are compiled on background threads, one per
+core, as soon as they are known: XLA compiles without holding the GIL, so while the step
+loop waits for the first program the cores compile the next ones side by side, and later
+ones compile while the first shapes train. A batch whose program is not ready waits for
+the compilation already under way instead of starting a second one.
 
-The thread stops when its queue is empty, and after the compilation it is in when the
-main thread has ended (an interrupted run exits after at most one more compilation).
+A thread stops when the queue is empty, and after the compilation it is in when the main
+thread has ended (an interrupted run exits after at most one more compilation per thread).
 """
 
 from __future__ import annotations
@@ -42,13 +43,21 @@ def spec(tree: Any, *, placed: bool = False) -> Any:
 
 
 class Precompiler:
-    """Compiled programs by key, made by priority and submission order on one thread."""
+    """Compiled programs by key, made by priority and submission order on a few threads.
 
-    def __init__(self) -> None:
+    Args:
+      workers: threads compiling at once (the step loop mostly waits for them at the start
+        of a run, so as many as there are cores; one program is compiled by one thread).
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
         self._jobs: dict[Hashable, Future] = {}
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._live = 0  # threads running
 
     def submit(self, key: Hashable, lower: Callable[[], Any], *, priority: int = 0) -> None:
         """Compile ``lower()`` (a ``jax.stages.Lowered``) under ``key``, once per key.
@@ -62,11 +71,9 @@ class Precompiler:
             future: Future = Future()
             self._jobs[key] = future
             self._queue.put((priority, len(self._jobs), future, lower))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._work, name="semalign-precompile", daemon=False
-                )
-                self._thread.start()
+            if self._live < self.workers:
+                self._live += 1
+                threading.Thread(target=self._work, name="semalign-precompile").start()
 
     def get(self, key: Hashable) -> Any:
         """The compiled program for ``key``, waiting for it if under way.
@@ -92,7 +99,7 @@ class Precompiler:
                 try:
                     _, _, future, lower = self._queue.get_nowait()
                 except queue.Empty:
-                    self._thread = None
+                    self._live -= 1
                     return
             if not main.is_alive():  # the program is ending: compile nothing more
                 future.cancel()

@@ -209,7 +209,10 @@ class Steps:
         from semalign.workflows.precompile import Precompiler, signature, spec
 
         if self._compiled is None:
-            self._compiled = Precompiler()
+            from semalign.sharding import cpu_cores
+
+            # One compilation per core (a few: each holds a program's memory while it runs).
+            self._compiled = Precompiler(workers=min(cpu_cores(), 4))
         key = signature(batch)
         if ("eval", key) in self._compiled:
             return
