@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["MAX_BYTES", "MIN_SECONDS", "cache_root", "cli_compile_cache"]
+__all__ = ["MAX_BYTES", "MIN_SECONDS", "cache_root", "cli_compile_cache", "describe"]
 
 #: Upper bound of the program cache on disk.
 MAX_BYTES = 1 << 30
@@ -64,3 +64,15 @@ def cli_compile_cache() -> str | None:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", str(MIN_SECONDS))
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(MAX_BYTES))
     return str(folder)
+
+
+def describe() -> str:
+    """One line: where compiled programs are kept (and how many), or that they are not."""
+    folder = os.environ.get(_JAX_DIR)
+    if not folder:
+        return "compilation cache: off (each run compiles its steps)"
+    path = Path(folder)
+    files = [f for f in path.iterdir() if f.is_file()] if path.is_dir() else []
+    size = sum(f.stat().st_size for f in files) / 2**20
+    programs = f"{len(files)} program{'' if len(files) == 1 else 's'}"
+    return f"compilation cache: {path} ({programs}, {size:.1f} MiB)"

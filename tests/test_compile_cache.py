@@ -93,3 +93,19 @@ def test_jax_reads_it_and_keeps_a_compiled_program(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == ["True", "True"]
     assert any(f.name.startswith("jit_") for f in (tmp_path / "cache" / "xla").iterdir())
+
+
+def test_devices_says_where_compiled_programs_are_kept(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from semalign.cli import app
+
+    folder = tmp_path / "progs"
+    folder.mkdir()
+    (folder / "jit_step-abc-cache").write_bytes(b"x" * 2048)
+    env.setenv("JAX_COMPILATION_CACHE_DIR", str(folder))
+    out = CliRunner().invoke(app, ["devices"], env={"COLUMNS": "300"})
+    assert out.exit_code == 0, out.output
+    assert f"compilation cache: {folder} (1 program, 0.0 MiB)" in out.output
+    env.delenv("JAX_COMPILATION_CACHE_DIR")
+    assert compile_cache.describe() == "compilation cache: off (each run compiles its steps)"

@@ -37,3 +37,6 @@ def devices(
     console = Console()
     console.print(table)
     console.print(f"mesh {report.spec} over axes {sharding.AXES}; processes: {report.processes}")
+    from semalign.compile_cache import describe
+
+    console.print(describe(), highlight=False)
