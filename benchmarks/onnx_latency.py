@@ -13,6 +13,9 @@ explicit, chunked attention) and in onnxruntime, step by step:
   semalign           + opset 23: fused ONNX Attention op. This is what `semalign export
                      onnx` writes and `semalign.runtime` runs.
   +onnxsim           + onnx-simplifier, when it is installed (it is not a dependency)
+  semalign/no-skipln the shipped graph with onnxruntime's SkipLayerNormFusion turned off
+                     (its fused residual Add + LayerNorm ran slower here than the two
+                     nodes; `semalign.runtime` does not turn it off)
 
 Every variant is first checked against JAX (max |diff| < 1e-4). Warm-up runs are separate
 from timing; JAX results are blocked on before each clock stop; variants are timed in
@@ -92,12 +95,15 @@ def bench_scoring(scoring: str, args) -> dict:
             graphs["+onnxsim"] = simplified
     convert_s = time.perf_counter() - t0
 
-    def session(graph: str, level: str, daz: bool):
+    def session(graph: str, level: str, daz: bool, disabled: tuple[str, ...] = ()):
         opts = session_options(
             args.threads, level=level, denormal_as_zero=daz, spinning=args.spinning
         )
         return ort.InferenceSession(
-            graphs[graph].SerializeToString(), opts, providers=["CPUExecutionProvider"]
+            graphs[graph].SerializeToString(),
+            opts,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(disabled),
         )
 
     steps = [
@@ -108,7 +114,9 @@ def bench_scoring(scoring: str, args) -> dict:
         ("semalign", "semalign", "all", True),
         ("+onnxsim", "+onnxsim", "all", True),
     ]
-    variants = {name: session(g, lvl, daz) for name, g, lvl, daz in steps if g in graphs}
+    if not args.quick:
+        steps.append(("semalign/no-skipln", "semalign", "all", True, ("SkipLayerNormFusion",)))
+    variants = {name: session(g, *rest) for name, g, *rest in steps if g in graphs}
     rng = np.random.default_rng(0)
     rows = []
     for batch in args.batches:
@@ -125,6 +133,7 @@ def bench_scoring(scoring: str, args) -> dict:
         for fn in fns.values():  # warm-up, not timed
             for _ in range(args.warmup):
                 fn()
+        load = [os.getloadavg()[0]]  # 1-minute load average before and after the timing
         times: dict[str, list[float]] = {name: [] for name in fns}
         for _ in range(args.rounds):  # interleaved rounds: a load spike hits every variant
             for name, fn in fns.items():
@@ -132,12 +141,14 @@ def bench_scoring(scoring: str, args) -> dict:
                     t = time.perf_counter()
                     fn()
                     times[name].append(time.perf_counter() - t)
+        load.append(os.getloadavg()[0])
         med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
         best = {name: min(ts) * 1e3 for name, ts in times.items()}
         row = {
             "scoring": scoring,
             "batch": batch,
             "seq": args.seq,
+            "load": load,
             "jax_ms": {"median": med["jax"], "best": best["jax"]},
             "onnxruntime_ms": {n: {"median": med[n], "best": best[n]} for n in variants},
             "ratio": {n: med[n] / med["jax"] for n in variants},
@@ -146,7 +157,7 @@ def bench_scoring(scoring: str, args) -> dict:
         rows.append(row)
         print(
             f"{scoring:>16} batch {batch:>3} x seq {args.seq}: jax median {med['jax']:8.3f} ms"
-            f"  best {best['jax']:8.3f} ms"
+            f"  best {best['jax']:8.3f} ms  (load {load[0]:.1f}-{load[1]:.1f})"
         )
         for n in variants:
             print(
