@@ -13,6 +13,11 @@ explicit, chunked attention) and in onnxruntime, step by step:
   semalign           + opset 23: fused ONNX Attention op. This is what `semalign export
                      onnx` writes and `semalign.runtime` runs.
   +onnxsim           + onnx-simplifier, when it is installed (it is not a dependency)
+  semalign/no-skipln the shipped graph with onnxruntime's SkipLayerNormFusion turned off
+                     (its fused residual Add + LayerNorm ran slower here than the two
+                     nodes; `semalign.runtime` does not turn it off)
+  semalign@REV       with --against REV: the export graph as written at git revision REV,
+                     timed in the same rounds (before/after a change to the graph)
 
 Every variant is first checked against JAX (max |diff| < 1e-4). Warm-up runs are separate
 from timing; JAX results are blocked on before each clock stop; variants are timed in
@@ -58,6 +63,28 @@ def _simplify(proto):
     return simplified if ok else None
 
 
+def _graph_at(rev: str):
+    """``semalign/workflows/export/graph.py`` as it was at git revision ``rev``, imported."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{rev}:semalign/workflows/export/graph.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "graph_at_rev.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("graph_at_rev", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def bench_scoring(scoring: str, args) -> dict:
     import jax
     import onnxruntime as ort
@@ -87,17 +114,22 @@ def bench_scoring(scoring: str, args) -> dict:
     graphs = {"model": convert(model, kernel="model"), "semalign": convert(model)}
     if not args.quick:
         graphs["semalign/opset21"] = convert(model, opset=21)
+        if args.against:
+            graphs[f"semalign@{args.against}"] = _graph_at(args.against).convert(model)
         simplified = _simplify(graphs["semalign"])
         if simplified is not None:
             graphs["+onnxsim"] = simplified
     convert_s = time.perf_counter() - t0
 
-    def session(graph: str, level: str, daz: bool):
+    def session(graph: str, level: str, daz: bool, disabled: tuple[str, ...] = ()):
         opts = session_options(
             args.threads, level=level, denormal_as_zero=daz, spinning=args.spinning
         )
         return ort.InferenceSession(
-            graphs[graph].SerializeToString(), opts, providers=["CPUExecutionProvider"]
+            graphs[graph].SerializeToString(),
+            opts,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(disabled),
         )
 
     steps = [
@@ -108,7 +140,11 @@ def bench_scoring(scoring: str, args) -> dict:
         ("semalign", "semalign", "all", True),
         ("+onnxsim", "+onnxsim", "all", True),
     ]
-    variants = {name: session(g, lvl, daz) for name, g, lvl, daz in steps if g in graphs}
+    if not args.quick:
+        steps.append(("semalign/no-skipln", "semalign", "all", True, ("SkipLayerNormFusion",)))
+        if args.against:
+            steps.append((f"semalign@{args.against}", f"semalign@{args.against}", "all", True))
+    variants = {name: session(g, *rest) for name, g, *rest in steps if g in graphs}
     rng = np.random.default_rng(0)
     rows = []
     for batch in args.batches:
@@ -125,6 +161,7 @@ def bench_scoring(scoring: str, args) -> dict:
         for fn in fns.values():  # warm-up, not timed
             for _ in range(args.warmup):
                 fn()
+        load = [os.getloadavg()[0]]  # 1-minute load average before and after the timing
         times: dict[str, list[float]] = {name: [] for name in fns}
         for _ in range(args.rounds):  # interleaved rounds: a load spike hits every variant
             for name, fn in fns.items():
@@ -132,26 +169,42 @@ def bench_scoring(scoring: str, args) -> dict:
                     t = time.perf_counter()
                     fn()
                     times[name].append(time.perf_counter() - t)
+        load.append(os.getloadavg()[0])
         med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
         best = {name: min(ts) * 1e3 for name, ts in times.items()}
+
+        def round_medians(ts: list[float]) -> list[float]:
+            return [statistics.median(ts[i : i + args.reps]) for i in range(0, len(ts), args.reps)]
+
+        # Each round's median over JAX's in the same round: the steadiest figure under load.
+        jax_rounds = round_medians(times["jax"])
+        per_round = {
+            n: statistics.median(
+                [a / b for a, b in zip(round_medians(times[n]), jax_rounds, strict=True)]
+            )
+            for n in variants
+        }
         row = {
             "scoring": scoring,
             "batch": batch,
             "seq": args.seq,
+            "load": load,
             "jax_ms": {"median": med["jax"], "best": best["jax"]},
             "onnxruntime_ms": {n: {"median": med[n], "best": best[n]} for n in variants},
             "ratio": {n: med[n] / med["jax"] for n in variants},
             "ratio_best": {n: best[n] / best["jax"] for n in variants},
+            "ratio_per_round": per_round,
         }
         rows.append(row)
         print(
             f"{scoring:>16} batch {batch:>3} x seq {args.seq}: jax median {med['jax']:8.3f} ms"
-            f"  best {best['jax']:8.3f} ms"
+            f"  best {best['jax']:8.3f} ms  (load {load[0]:.1f}-{load[1]:.1f})"
         )
         for n in variants:
             print(
                 f"{'':>18}{n:<18} median {med[n]:8.3f} ms {med[n] / med['jax']:5.2f}x jax"
                 f"  best {best[n]:8.3f} ms {best[n] / best['jax']:5.2f}x jax"
+                f"  per round {per_round[n]:5.2f}x"
             )
     return {"rows": rows, "convert_seconds": convert_s}
 
@@ -166,6 +219,12 @@ def main() -> None:
     p.add_argument("--spinning", action="store_true", help="onnxruntime threads busy-wait")
     p.add_argument("--no-save", action="store_true", help="print only")
     p.add_argument("--out", default=None, help="result name (default onnx_latency[-quick])")
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="REV",
+        help="also time the export graph as written at git revision REV (same process)",
+    )
     args = p.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
     if args.quick:

@@ -154,16 +154,18 @@ def test_explicit_attention_runs_one_example_at_a_time():
         assert body.count("Tanh") == 1 and body.count("Softmax") == 1, body
         assert "Einsum" not in body, body
     for body in loop_bodies(protos["diff-transformer"]):
-        # Logits (the padding bias folded in: no Add), Σ c_m weights, weights · V.
-        assert body.count("Softmax") == 1 and body.count("MatMul") == 3, body
-        assert "Add" not in body, body
+        # q and k of the stacked forms from x (projections, scales and the padding bias
+        # folded into the weights: no Add, no Transpose), logits, Σ c_m weights, the
+        # values, weights · V.
+        assert body.count("Softmax") == 1 and body.count("MatMul") == 6, body
+        assert "Add" not in body and "Transpose" not in body, body
 
 
 def test_a_query_dependent_mask_is_added_in_the_loop():
     """A causal mask cannot fold into the logits MatMul: one Add per loop body."""
     model = tiny_model("diff-transformer", causal=True)
     for body in loop_bodies(convert(model)):
-        assert body.count("Add") == 1 and body.count("MatMul") == 3, body
+        assert body.count("Add") == 1 and body.count("MatMul") == 6, body
 
 
 @pytest.mark.parametrize("name", ["dot", "differential"])

@@ -45,6 +45,11 @@ class Scoring(nnx.Module):
     #: ``[heads, a, q, k]``) that then stays in cache; measured, not assumed.
     export_per_example: bool = False
 
+    #: Whether :meth:`dot_forms` maps q and k position by position and linearly (it
+    #: selects and scales their columns, DIFF-Transformer's halves): an exported graph
+    #: then folds the forms into the query and key projections' weights.
+    linear_forms: bool = False
+
     def __call__(self, q: jax.Array, k: jax.Array) -> jax.Array:
         """``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]`` logits."""
         return self.logits(q, k)

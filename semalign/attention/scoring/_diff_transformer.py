@@ -57,6 +57,7 @@ class DiffTransformer(Scoring):
     """
 
     fusable = True
+    linear_forms = True  # dot_forms takes the halves of q and k
 
     def __init__(self, *, heads: int, head_dim: int, depth: int, rngs: nnx.Rngs):
         if head_dim % 2:

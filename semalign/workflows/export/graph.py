@@ -12,7 +12,9 @@ own, and ``Einsum`` is slow there. ``kernel="onnxruntime"`` swaps each attention
 * scorings whose weights mix several softmaxes of dot-product forms
   (``diff-transformer``: ``Σ_m c_m softmax(form_m)``): the M softmaxes as one over M x
   heads stacked heads (one logits ``MatMul``, one ``Softmax``), the ``c_m`` combination
-  of the weights, one ``MatMul`` with ``V``;
+  of the weights, one ``MatMul`` with ``V``; when the forms are linear in q and k
+  (``Scoring.linear_forms``), the stacked forms' projections are folded into the q and k
+  weights and run from ``x`` in the loop, with no ``Transpose``;
 * other scorings whose weights are a softmax of logits (``l1``, ``additive``): their
   logits, an additive mask bias, one ``Softmax``, one ``MatMul``;
 * scorings with their own weights and no such forms: their ``weights`` as written.
@@ -22,8 +24,10 @@ The stacked softmaxes, and the softmax of logits of a scoring that asks for it
 (``lax.map``, an ONNX ``Loop``): onnxruntime writes every intermediate out in full, and one
 example's ``[heads, q, k]`` (``l1``: ``[heads, d, q, k]``, ``additive``: ``[heads, a, q,
 k]``) stays in cache where the whole batch's does not (batch 32 x 128: see
-benchmarks/README.md, ONNX vs JAX). Per-position work (``additive``'s projections, the
-stacking of forms) runs once on the batch, outside the loop (``Scoring.split_logits``).
+benchmarks/README.md, ONNX vs JAX). Per-position work (``additive``'s projections) runs
+once on the batch, outside the loop (``Scoring.split_logits``); the stacked forms'
+projections run in it, as small ``MatMul``s that replace the batch's slices, concats and
+transposes (measured faster, benchmarks/README.md).
 
 A query row with no visible key gets zeros, as in :func:`semalign.attention.attend`: the
 output is multiplied by a ``[batch, q, 1, 1]`` row flag instead of masking the big
@@ -117,54 +121,84 @@ def softmax_attention(logits_fn, q: jax.Array, k: jax.Array, v: jax.Array, bias)
     return out.transpose(0, 2, 1, 3)
 
 
-def _stackable(forms) -> bool:
-    """Several forms of one width, no bias: one softmax over their stacked heads."""
+def _stackable(scorer: Scoring, forms) -> bool:
+    """Several linear forms of one width, no bias: one softmax over their stacked heads."""
     widths = {f.q.shape[-1] for f, _ in forms} | {f.k.shape[-1] for f, _ in forms}
-    return len(forms) > 1 and len(widths) == 1 and all(f.bias is None for f, _ in forms)
-
-
-def _fold_key_bias(fq: jax.Array, fk: jax.Array, bias: jax.Array):
-    """A per-key bias ``[b, 1, 1, k]`` as one more column of ``fq`` (ones) and ``fk`` (the bias).
-
-    ``[b, q, H, d], [b, k, H, d] -> [b, q, H, d + 1], [b, k, H, d + 1]``: the logits
-    ``MatMul`` adds it, with no ``Add`` over the ``[H, q, k]`` logits.
-    """
-    b, k_len, heads = bias.shape[0], bias.shape[3], fk.shape[2]
-    column = jnp.broadcast_to(bias.reshape(b, k_len, 1, 1), (b, k_len, heads, 1))
     return (
-        jnp.concatenate([fq, jnp.ones_like(fq[..., :1])], axis=-1),
-        jnp.concatenate([fk, column.astype(fk.dtype)], axis=-1),
+        scorer.linear_forms
+        and len(forms) > 1
+        and len(widths) == 1
+        and all(f.bias is None for f, _ in forms)
     )
 
 
-def stacked_softmaxes(scorer: Scoring, q: jax.Array, k: jax.Array, v: jax.Array, bias):
-    """``Σ_m c_m softmax(form_m) V`` as one softmax over ``M·h`` stacked heads.
+def _rows(linear: nnx.Linear, cols: slice, heads: int, dtype) -> jax.Array:
+    """A projection's weights over the rows ``[x, 1, key bias]``: ``[1, dim + 2, heads, d]``.
 
-    ``[b, q, h, d] x3, bias [b or 1, 1, q or 1, k] -> [b, q, h, d]``, one example at a
-    time: one ``MatMul`` for the ``M·h`` logits (a key-padding bias folded in, see
-    :func:`_fold_key_bias`), one ``Softmax``, the ``c_m`` sum of the weights as one
-    ``[1, M] @ [M, h·q·k]`` ``MatMul``, one ``MatMul`` with ``V`` over ``h`` heads
-    (diff-transformer: M = 2). The forms and their stacking run outside the loop, the
-    transposes inside it, on one example's tensors (measured fastest, benchmarks/README.md).
+    The ``1`` row carries the projection's bias, the key-bias row is zero.
     """
-    forms = scorer.dot_forms(q, k)
-    fq = jnp.concatenate([f.q * jnp.asarray(f.scale, f.q.dtype) for f, _ in forms], axis=2)
-    fk = jnp.concatenate([f.k for f, _ in forms], axis=2)  # [b, k, M·h, d']
-    coef = jnp.stack([jnp.asarray(c, jnp.float32) for _, c in forms])[None]  # [1, M]
-    if bias.shape[2] == 1 and not _shared(bias):
-        fq, fk = _fold_key_bias(fq, fk, bias)
-        bias = None
+    w = linear.kernel[...][:, cols].astype(dtype)
+    w = jnp.concatenate([w, linear.bias[...][None, cols].astype(dtype), jnp.zeros_like(w[:1])])
+    return w.reshape(1, w.shape[0], heads, -1)
 
-    def one(fq: jax.Array, fk: jax.Array, v: jax.Array, bias: jax.Array | None = None):
-        logits = jnp.matmul(fq.transpose(0, 2, 1, 3), fk.transpose(0, 2, 3, 1))  # [1, M·h, q, k]
-        logits = logits.astype(jnp.float32)
-        w = jax.nn.softmax(logits if bias is None else logits + bias, axis=-1)
-        _, stacked, q_len, k_len = w.shape
-        w = jnp.matmul(coef, w.reshape(len(forms), -1))  # Σ_m c_m w_m: [1, h·q·k]
-        w = w.reshape(1, stacked // len(forms), q_len, k_len).astype(v.dtype)
-        return jnp.matmul(w, v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)  # [1, q, h, d_v]
 
-    return _per_example(one, bias, fq, fk, v)
+def _folded_projections(a: MultiHeadAttention, scorer: Scoring, start: int, count: int, dtype):
+    """The stacked forms' q, k and the values as weights on ``[x, 1, key bias]`` rows.
+
+    ``fq [M·h, dim + 2, d' + 1]`` (the forms' scales in it; its last column is the ``1``
+    row), ``fkt [M·h, d' + 1, dim + 2]`` (its last row is the key bias), ``wv [h, dim + 2,
+    d_v]``, ``coef [1, M]``. ``x' @ fq`` then ``fkt @ x'ᵀ`` give one example's stacked
+    logits with the key bias already added (``scorer.linear_forms``: the forms of the
+    projected weights are the projections of the forms).
+    """
+    cols = slice(start * a.head_dim, (start + count) * a.head_dim)
+    wq, wk = (_rows(p, cols, count, dtype) for p in (a.query, a.key))
+    forms = scorer.dot_forms(wq, wk)
+    rows = wq.shape[1]
+    fq = jnp.concatenate([f.q * jnp.asarray(f.scale, dtype) for f, _ in forms], axis=2)[0]
+    fk = jnp.concatenate([f.k for f, _ in forms], axis=2)[0]  # [dim + 2, M·h, d']
+    unit = jnp.eye(rows, dtype=dtype)[:, None, :]  # [dim + 2, 1, dim + 2]
+    stacked = fq.shape[1]
+    fq = jnp.concatenate([fq, jnp.broadcast_to(unit[:, :, rows - 2, None], (rows, stacked, 1))], -1)
+    fk = jnp.concatenate([fk, jnp.broadcast_to(unit[:, :, rows - 1, None], (rows, stacked, 1))], -1)
+    wv = _rows(a.value, cols, count, dtype)[0].transpose(1, 0, 2)
+    coef = jnp.stack([jnp.asarray(c, jnp.float32) for _, c in forms])[None]
+    return fq.transpose(1, 0, 2), fk.transpose(1, 2, 0), wv, coef
+
+
+def stacked_softmaxes(a: MultiHeadAttention, scorer: Scoring, x, bias, start: int, count: int):
+    """``Σ_m c_m softmax(form_m) V`` of heads ``start:start + count``, one example at a time.
+
+    ``x [b, S, dim]``, ``bias [b or 1, 1, S or 1, S]`` or None (no mask) ->
+    ``[b, S, count, d_v]``. The loop
+    (``lax.map``, an ONNX ``Loop``) takes ``x' = [x, 1, key bias]`` and its transpose and
+    runs only ``MatMul``s and one ``Softmax``: the projections of the stacked forms (scales
+    and the key-padding bias folded in, :func:`_folded_projections`; no ``Transpose``),
+    one ``MatMul`` for the ``M·h`` logits, one ``Softmax``, the ``c_m`` sum of the weights
+    as one ``[1, M] @ [M, h·q·k]`` ``MatMul``, the values and one ``MatMul`` with them
+    over ``h`` heads. A query-dependent mask (causal, local) is added to the logits.
+    """
+    fq, fkt, wv, coef = _folded_projections(a, scorer, start, count, x.dtype)
+    b, length = x.shape[0], x.shape[1]
+    key_bias = bias is not None and bias.shape[2] == 1 and not _shared(bias)
+    column = bias[:, 0, 0, :, None] if key_bias else jnp.zeros((b, length, 1), jnp.float32)
+    xa = jnp.concatenate([x, jnp.ones_like(x[..., :1]), column.astype(x.dtype)], axis=-1)
+
+    def one(xe: jax.Array, xte: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+        logits = jnp.matmul(jnp.matmul(xe, fq), jnp.matmul(fkt, xte)).astype(jnp.float32)
+        w = jax.nn.softmax(logits if bias is None else logits + bias, axis=-1)  # [M·h, q, k]
+        w = jnp.matmul(coef, w.reshape(coef.shape[1], -1))  # Σ_m c_m w_m: [1, h·q·k]
+        w = w.reshape(count, length, length).astype(x.dtype)
+        return jnp.matmul(w, jnp.matmul(xe, wv))  # [h, q, d_v]
+
+    xs = (xa, xa.transpose(0, 2, 1))
+    if bias is None or key_bias:
+        out = jax.lax.map(lambda t: one(*t), xs)
+    elif _shared(bias):
+        out = jax.lax.map(lambda t: one(*t, bias[0]), xs)
+    else:
+        out = jax.lax.map(lambda t: one(*t), (*xs, bias[:, 0, None]))
+    return out.transpose(0, 2, 1, 3)
 
 
 def _native(form: DotForm, v: jax.Array, bias: jax.Array):
@@ -211,7 +245,13 @@ class OnnxAttention(nnx.Module):
         def split(y: jax.Array) -> jax.Array:
             return y.reshape(*y.shape[:-1], a.heads, a.head_dim)
 
-        q, k, v = split(a.query(x)), split(a.key(x)), split(a.value(x))
+        qkv: list[jax.Array] = []  # the projections, made when a head group needs them
+
+        def projections() -> list[jax.Array]:
+            if not qkv:
+                qkv.extend(split(p(x)) for p in (a.query, a.key, a.value))
+            return qkv
+
         length = x.shape[1]
         mask = build_mask(
             length, length, key_valid=valid, causal=a.config.causal, window=a.config.window
@@ -224,13 +264,15 @@ class OnnxAttention(nnx.Module):
             keep = row_has_keys(mask, length)  # [b, q, 1, 1]
         outs, caps = [], []
         for (_, start, count), scorer in zip(a.groups, a.scorers, strict=True):
-            heads = slice(start, start + count)
-            qh, kh, vh = q[:, :, heads], k[:, :, heads], v[:, :, heads]
             logits = w = None
             # Shapes only (adds nothing to the graph): which form this scoring exports as.
-            forms = jax.eval_shape(scorer.dot_forms, qh, kh) if scorer.fusable else ()
-            if not capture and _stackable(forms):
-                out = stacked_softmaxes(scorer, qh, kh, vh, bias)
+            shape = jax.ShapeDtypeStruct((*x.shape[:2], count, a.head_dim), x.dtype)
+            forms = jax.eval_shape(scorer.dot_forms, shape, shape) if scorer.fusable else ()
+            stacked = not capture and _stackable(scorer, forms)
+            if not stacked:  # the stacked forms project x themselves
+                qh, kh, vh = (t[:, :, start : start + count] for t in projections())
+            if stacked:
+                out = stacked_softmaxes(a, scorer, x, None if mask is None else bias, start, count)
             elif scorer.fusable and self.native and not capture:
                 # Σ_m c_m softmax(form_m) V: one fused operator per softmax term.
                 out = None
