@@ -10,12 +10,12 @@ explicit, chunked attention) and in onnxruntime, step by step:
   model-graph/daz    + denormals flushed to zero (session.set_denormal_as_zero)
   semalign/opset21   + the export graph (MatMul/Softmax attention, additive mask, native
                      LayerNormalization), no fused Attention op
-  semalign           + opset 23: fused ONNX Attention op. This is what `semalign export
-                     onnx` writes and `semalign.runtime` runs.
+  semalign           + opset 23: fused ONNX Attention op, onnxruntime's SkipLayerNormFusion
+                     off. This is what `semalign export onnx` writes and `semalign.runtime`
+                     runs (its DISABLED_OPTIMIZERS).
   +onnxsim           + onnx-simplifier, when it is installed (it is not a dependency)
-  semalign/no-skipln the shipped graph with onnxruntime's SkipLayerNormFusion turned off
-                     (its fused residual Add + LayerNorm ran slower here than the two
-                     nodes; `semalign.runtime` does not turn it off)
+  semalign/skipln    the shipped graph with SkipLayerNormFusion on (onnxruntime's default;
+                     its fused residual Add + LayerNorm ran slower here than the two nodes)
   semalign@REV       with --against REV: the export graph as written at git revision REV,
                      timed in the same rounds (before/after a change to the graph)
 
@@ -92,6 +92,7 @@ def bench_scoring(scoring: str, args) -> dict:
 
     from semalign.config import AttentionConfig, ModelConfig
     from semalign.runtime import session_options
+    from semalign.runtime.onnx import DISABLED_OPTIMIZERS
     from semalign.tasks.classification.model import Classifier
     from semalign.workflows.export.graph import convert
 
@@ -137,13 +138,21 @@ def bench_scoring(scoring: str, args) -> dict:
         ("model-graph/all", "model", "all", False),
         ("model-graph/daz", "model", "all", True),
         ("semalign/opset21", "semalign/opset21", "all", True),
-        ("semalign", "semalign", "all", True),
+        ("semalign", "semalign", "all", True, DISABLED_OPTIMIZERS),
         ("+onnxsim", "+onnxsim", "all", True),
     ]
     if not args.quick:
-        steps.append(("semalign/no-skipln", "semalign", "all", True, ("SkipLayerNormFusion",)))
+        steps.append(("semalign/skipln", "semalign", "all", True))
         if args.against:
-            steps.append((f"semalign@{args.against}", f"semalign@{args.against}", "all", True))
+            steps.append(
+                (
+                    f"semalign@{args.against}",
+                    f"semalign@{args.against}",
+                    "all",
+                    True,
+                    DISABLED_OPTIMIZERS,
+                )
+            )
     variants = {name: session(g, *rest) for name, g, *rest in steps if g in graphs}
     rng = np.random.default_rng(0)
     rows = []

@@ -155,3 +155,28 @@ def test_session_options():
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     with pytest.raises(ValueError, match="unknown optimisation level 'max'"):
         session_options(level="max")
+
+
+def test_the_runtime_keeps_the_residual_add_and_layer_norm_apart(exported, tmp_path):
+    """SkipLayerNormFusion is off in the runtime's sessions (it ran slower here)."""
+    import onnx
+    import onnxruntime as ort
+
+    from semalign.runtime.onnx import DISABLED_OPTIMIZERS, open_session
+
+    path = exported[0]
+
+    def fused_ops(open_fn, name):
+        opts = session_options(1)
+        opts.optimized_model_filepath = str(tmp_path / name)
+        open_fn(opts)
+        return {n.op_type for n in onnx.load(str(tmp_path / name)).graph.node}
+
+    assert DISABLED_OPTIMIZERS == ("SkipLayerNormFusion",)
+    ours = fused_ops(lambda o: open_session(path, o), "ours.onnx")
+    default = fused_ops(
+        lambda o: ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"]),
+        "default.onnx",
+    )
+    assert "SkipLayerNormalization" in default  # what onnxruntime does unless told
+    assert "SkipLayerNormalization" not in ours and "LayerNormalization" in ours

@@ -139,6 +139,12 @@ def session_options(
     return opts
 
 
+#: onnxruntime graph rewrites the runtime turns off. SkipLayerNormFusion folds the encoder's
+#: residual Add + LayerNormalization into one SkipLayerNormalization, which ran 3-4x slower
+#: than the two nodes on this CPU (benchmarks/README.md, "ONNX vs JAX").
+DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+
+
 def open_session(
     path: str | os.PathLike[str], options: ort.SessionOptions | None = None
 ) -> ort.InferenceSession:
@@ -155,7 +161,10 @@ def open_session(
         )
     try:
         return ort.InferenceSession(
-            str(path), options or session_options(), providers=["CPUExecutionProvider"]
+            str(path),
+            options or session_options(),
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(DISABLED_OPTIMIZERS),
         )
     except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf types
         reason = " ".join(str(err).split())
