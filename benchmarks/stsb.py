@@ -36,7 +36,7 @@ Levers (issue 13, second pass):
     --runs-dir DIR                      keep the runs (default: a temporary folder)
     --diagnose RUN[,RUN]                no fine-tuning: dev Spearman of the plain cosine of
                                         mean-pooled trunk states and the anisotropy, beside a
-                                        random-init trunk (writes ``stsb_diagnosis[_<tag>]``)
+                                        random-init trunk (``stsb_pretrained_diagnosis[_<tag>]``)
 
 Writes ``results/stsb.json``, or ``results/stsb_pretrained[_<tag>].json`` with
 ``--pretrain-epochs`` or ``--init-from``.
@@ -572,7 +572,8 @@ def main() -> None:
     p.add_argument(
         "--diagnose",
         help="runs (comma-separated): dev Spearman of plain cosine of mean-pooled trunk "
-        "states and anisotropy, beside a random-init trunk; writes stsb_diagnosis[_<tag>]",
+        "states and anisotropy, beside a random-init trunk "
+        "(writes results/stsb_pretrained_diagnosis[_<tag>].json)",
     )
     p.add_argument("--results-dir", type=Path, help="write the JSON (and --quick's runs) here")
     a = p.parse_args()
@@ -590,7 +591,8 @@ def main() -> None:
         rows = diagnose(a.data, [named[0], ("random init", None), *named[1:]])
         for row in rows:
             print(json.dumps(row), flush=True)
-        print(f"wrote {save('stsb_diagnosis' + (f'_{a.tag}' if a.tag else ''), {'rows': rows})}")
+        tag = f"_{a.tag}" if a.tag else ""
+        print(f"wrote {save('stsb_pretrained_diagnosis' + tag, {'rows': rows})}")
         return
     tmp = Path(tempfile.mkdtemp(prefix="semalign-stsb-"))
     data = subset(a.data, 300, tmp / "data") if a.quick else a.data

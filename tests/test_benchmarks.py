@@ -173,7 +173,7 @@ def test_stsb_pretrained_quick(tmp_path):
     assert tuned["train"]["encoder_lr_scale"] == 0.1
     assert tuned["init_from"]["run"] == mlm["run"]
     run_quick("stsb.py", shot, "--diagnose", f"{mlm['run']},{shot / 'r' / 'pretrained-seed0'}")
-    trunks = json.loads((shot / "stsb_diagnosis.json").read_text())["rows"]
+    trunks = json.loads((shot / "stsb_pretrained_diagnosis.json").read_text())["rows"]
     assert [t["trunk"] for t in trunks] == ["mlm-1", "random init", "pretrained-seed0"]
     for t in trunks:
         assert -100 <= t["dev_spearman_plain_cosine"] <= 100
