@@ -502,7 +502,7 @@ def diagnose(data: Path, runs: list[tuple[str, str | None]], seed: int = 0) -> l
 
 
 def _seeds(text: str) -> list[int]:
-    return [int(s) for s in text.split(",")] if "," in text else list(range(int(text)))
+    return [int(s) for s in text.split(",") if s] if "," in text else list(range(int(text)))
 
 
 def merged(name: str, payload: dict) -> dict:
@@ -554,7 +554,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="300 rows a split, tiny model, not saved")
     p.add_argument("--pretrain-epochs", type=int, help="masked-LM self-pretraining epochs")
     p.add_argument(
-        "--seeds", type=_seeds, default=[0], help="K: fine-tune seeds 0..K-1; or a list: 1,2"
+        "--seeds",
+        type=_seeds,
+        default=[0],
+        help="K: fine-tune seeds 0..K-1; or a list: 1,2 (one seed: 2,)",
     )
     p.add_argument("--epochs", type=int, help="fine-tune epochs (default 6; --quick 1)")
     p.add_argument("--no-scratch", action="store_true", help="only the pretrained arm")
