@@ -23,7 +23,23 @@ at the same fine-tune settings. Each run's epoch is chosen on dev; test is read 
 Mean ± sample std over the seeds of both arms, and the gain. Only the first scoring of
 ``--scorings`` is used (default dot).
 
-Writes ``results/stsb.json``, or ``results/stsb_pretrained.json`` with ``--pretrain-epochs``.
+Levers (issue 13, second pass):
+
+    --pretrain-task rtd                 replaced-token detection instead of the masked LM
+    --pretrain-corpus stsb,sst2,imdb:N  a bigger pretraining corpus, training text only:
+                                        STS-B train sentences, SST-2 training phrases,
+                                        IMDB training-split reviews cut into sentences (first N)
+    --init-from RUN                     fine-tune from a pretraining run made earlier
+    --encoder-lr-scale 0.1              the pretrained arm's trunk learns 10x slower than
+                                        its head (the scratch arm never scales)
+    --screen                            drop the test figures unread: choose on dev only
+    --runs-dir DIR                      keep the runs (default: a temporary folder)
+    --diagnose RUN[,RUN]                no fine-tuning: dev Spearman of the plain cosine of
+                                        mean-pooled trunk states and the anisotropy, beside a
+                                        random-init trunk (``stsb_pretrained_diagnosis[_<tag>]``)
+
+Writes ``results/stsb.json``, or ``results/stsb_pretrained[_<tag>].json`` with
+``--pretrain-epochs`` or ``--init-from``.
 """
 
 from __future__ import annotations
@@ -108,6 +124,7 @@ def run_one(
         "test_spearman": {k: round(100 * c.spearman, 2) for k, c in test.items()},
         "test_pearson": {k: round(100 * c.pearson, 2) for k, c in test.items()},
         "dev_spearman_cosine_by_epoch": [round(100 * d, 2) for d in dev],
+        "encoder_lr_scale": settings["train"].get("encoder_lr_scale", 1.0),
         "best_epoch": result.best_epoch,
         "epochs": result.epochs_done,
         "wall_seconds": round(wall, 1),
@@ -171,46 +188,131 @@ def train_sentences(data: Path, path: Path) -> Path:
     return path
 
 
-def pretrain(data: Path, settings: dict, epochs: int, scoring: str, runs_dir: Path) -> dict:
-    """The masked-LM run on the training split's sentences; its row (run folder, curves)."""
+#: Pretraining corpora (``--pretrain-corpus``): training text only, never dev or test.
+CORPORA = ("stsb", "sst2", "imdb")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def corpus_lines(data: Path, source: str, datasets: Path) -> list[str]:
+    """One source's training text, one sentence or phrase a line.
+
+    ``stsb``: the sentences of ``sts-train.csv``; ``sst2``: the SST-2 training phrases
+    (``datasets/sst2/sentiment-train``); ``imdb``: the built-in IMDB reviews of
+    the classification training split (seed 0), cut into sentences. ``source:N`` keeps
+    the first ``N`` lines.
+    """
+    name, _, cap = source.partition(":")
+    if name == "stsb":
+        from semalign.data.pair_readers import load_pair_splits
+        from semalign.data.pairs import PairDataConfig
+
+        lines = load_pair_splits(PairDataConfig(data=str(data))).train.texts()
+    elif name == "sst2":
+        path = datasets / "sst2" / "sentiment-train"
+        if not path.is_file():
+            raise SystemExit(f"SST-2 not found at {path}: leave sst2 out of --pretrain-corpus")
+        lines = [x.rsplit("\t", 1)[0] for x in path.read_text(encoding="utf-8").splitlines()]
+    elif name == "imdb":
+        from semalign.data import load_builtin, split_examples
+
+        reviews = split_examples(load_builtin("imdb"), seed=0).train.texts
+        lines = [s for r in reviews for s in _SENTENCE_END.split(r.replace("<br />", " "))]
+    else:
+        raise SystemExit(f"unknown corpus {name!r} in --pretrain-corpus; choose from {CORPORA}")
+    lines = [" ".join(x.split()) for x in lines if x.strip()]
+    return lines[: int(cap)] if cap else lines
+
+
+def pretrain_corpus(
+    data: Path, sources: list[str], path: Path, datasets: Path
+) -> tuple[Path, dict]:
+    """The sources' lines in one file (first-seen order, duplicates dropped); counts."""
+    if sources == ["stsb"]:
+        return train_sentences(data, path), {}
+    counts, lines = {}, {}
+    for source in sources:
+        mine = corpus_lines(data, source, datasets)
+        counts[source] = len(mine)
+        lines.update(dict.fromkeys(mine))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, counts
+
+
+def pretrain(
+    data: Path,
+    settings: dict,
+    epochs: int,
+    scoring: str,
+    runs_dir: Path,
+    *,
+    task: str = "mlm",
+    sources: tuple[str, ...] = ("stsb",),
+    datasets: Path = STSB.parent,
+) -> dict:
+    """The pretraining run (``task``: mlm or rtd) on training text only; its row.
+
+    The row is also written into the run folder (``stsb_pretrain.json``), so a later
+    invocation can fine-tune from the run (``--init-from``) and still say what it was.
+    """
     from semalign import tasks
     from semalign.config import TrainConfig
     from semalign.tracking import read_metrics
     from semalign.workflows.train import TrainRequest, train
 
-    corpus = train_sentences(data, runs_dir / "sts-train-sentences.txt")
+    name = "-".join(sources).replace(":", "")
+    name = "sts-train-sentences" if name == "stsb" else name
+    corpus, counts = pretrain_corpus(data, list(sources), runs_dir / f"{name}.txt", datasets)
     wall, cpu = time.perf_counter(), time.process_time()
     result = train(
         TrainRequest(
-            task="mlm",
-            data=tasks.get("mlm").data_config(dataset=None, data=str(corpus), **settings["data"]),
+            task=task,
+            data=tasks.get(task).data_config(dataset=None, data=str(corpus), **settings["data"]),
             train=TrainConfig(**PRETRAIN, epochs=epochs),
             model={
                 **settings["model"],
                 "attention": {"scoring": scoring, "heads": settings["heads"]},
             },
             runs_dir=str(runs_dir),
-            name=f"mlm-{epochs}",
+            name=f"{task}-{epochs}" + ("" if name == "sts-train-sentences" else f"-{name}"),
             overwrite=True,
             tensorboard=False,
         )
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     val = [r for r in read_metrics(result.run / "metrics.jsonl") if r["split"] == "validation"]
-    return {
+    settings = {**PRETRAIN, "epochs": epochs}
+    if task != "mlm" or list(sources) != ["stsb"]:
+        settings = {**settings, "task": task, "corpus": list(sources)}
+    row = {
         "stage": "pretrain",
         "run": str(result.run),
         "sentences": len(corpus.read_text(encoding="utf-8").splitlines()),
-        "settings": {**PRETRAIN, "epochs": epochs},
-        "test_perplexity": round(result.test.perplexity, 2),
-        "test_masked_token_accuracy": round(100 * result.test.accuracy, 2),
-        "val_perplexity_by_epoch": [round(r["val_perplexity"], 2) for r in val],
-        "val_masked_token_accuracy_by_epoch": [round(100 * r["val_accuracy"], 2) for r in val],
+        **({"lines_per_source": counts} if counts else {}),
+        "settings": settings,
+        **_pretrain_measures(task, result.test, val),
         "best_epoch": result.best_epoch,
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    (result.run / "stsb_pretrain.json").write_text(json.dumps(row, indent=1))
+    return row
+
+
+def _pretrain_measures(task: str, test, val: list[dict]) -> dict:
+    """The pretraining run's curves and test figures (perplexity / accuracy, or RTD's)."""
+    if task == "mlm":
+        return {
+            "test_perplexity": round(test.perplexity, 2),
+            "test_masked_token_accuracy": round(100 * test.accuracy, 2),
+            "val_perplexity_by_epoch": [round(r["val_perplexity"], 2) for r in val],
+            "val_masked_token_accuracy_by_epoch": [round(100 * r["val_accuracy"], 2) for r in val],
+        }
+    keys = ("val_loss", "val_generator_accuracy", "val_detection_auc")
+    curves = {f"{k}_by_epoch": [round(r[k], 4) for r in val] for k in keys if val and k in val[0]}
+    figures = {k: v for k, v in test.to_dict().items() if isinstance(v, float)}
+    return {"test": {k: round(v, 4) for k, v in figures.items()}, **curves}
 
 
 def arms_summary(rows: list[dict]) -> dict:
@@ -221,35 +323,73 @@ def arms_summary(rows: list[dict]) -> dict:
         if not mine:
             continue
         out[arm] = {"seeds": [r["seed"] for r in mine]}
-        for key, values in (
-            ("dev", [max(r["dev_spearman_cosine_by_epoch"]) for r in mine]),
-            ("test", [r["test_spearman"]["cosine"] for r in mine]),
-        ):
+        measures = [("dev", [max(r["dev_spearman_cosine_by_epoch"]) for r in mine])]
+        if all("test_spearman" in r for r in mine):
+            measures.append(("test", [r["test_spearman"]["cosine"] for r in mine]))
+        for key, values in measures:
             out[arm][f"{key}_spearman_mean"] = round(statistics.fmean(values), 2)
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             out[arm][f"{key}_spearman_std"] = round(std, 2)
-    if {"scratch", "pretrained"} <= out.keys():
+    if {"scratch", "pretrained"} <= out.keys() and all(
+        "test_spearman_mean" in out[arm] for arm in ("scratch", "pretrained")
+    ):
         out["test_gain_points"] = round(
             out["pretrained"]["test_spearman_mean"] - out["scratch"]["test_spearman_mean"], 2
         )
     return out
 
 
-def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dict:
-    """``--pretrain-epochs``: the MLM run, then both arms per seed; the results payload.
+def reused_pretrain(run: Path) -> dict:
+    """The row of a pretraining run made earlier (``--init-from``), as that run saved it."""
+    saved = run / "stsb_pretrain.json"
+    if not (run / "config.json").is_file():
+        raise SystemExit(f"--init-from {run}: not a run folder (no config.json)")
+    row = json.loads(saved.read_text()) if saved.is_file() else {"settings": None}
+    return {**row, "stage": "pretrain", "run": str(run), "reused": True}
 
-    ``write(payload)`` is called after every run, so a stopped benchmark keeps its rows.
+
+def _screened(row: dict) -> dict:
+    """``row`` without its test figures (``--screen``: settings are chosen on dev only)."""
+    return {k: v for k, v in row.items() if not k.startswith("test_") or k == "test_pairs"}
+
+
+def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dict:
+    """``--pretrain-epochs`` / ``--init-from``: the pretraining run (made, or reused),
+    then both arms per seed; the results payload.
+
+    The pretrained arm fine-tunes with ``--encoder-lr-scale`` (the scratch arm never:
+    its trunk is not pretrained). ``write(payload)`` is called after every run, so a
+    stopped benchmark keeps its rows.
     """
     scoring = a.scorings.split(",")[0]
-    mlm = pretrain(data, settings, a.pretrain_epochs, scoring, runs_dir)
+    if a.init_from:
+        mlm = reused_pretrain(a.init_from.resolve())
+    else:
+        sources = tuple(a.pretrain_corpus.split(","))
+        mlm = pretrain(
+            data,
+            settings,
+            a.pretrain_epochs,
+            scoring,
+            runs_dir,
+            task=a.pretrain_task,
+            sources=sources,
+            datasets=a.data.parent,
+        )
     print(json.dumps(mlm), flush=True)
     rows = []
+    protocol = (
+        f"{a.pretrain_task if not a.init_from else 'the given run'} pretraining on training "
+        "text only (never sts-dev or sts-test), then similarity fine-tune from its trunk "
+        "(init_from) beside the same run from scratch, per seed; epoch chosen on sts-dev "
+        "(Spearman of cosine), sts-test correlations x 100 read once"
+    )
+    if a.screen:
+        protocol += "; SCREENING: test figures dropped unread, settings chosen on dev"
 
     def payload() -> dict:
         return {
-            "protocol": "masked-LM on sts-train sentences only, then similarity fine-tune from "
-            "its trunk (init_from) beside the same run from scratch, per seed; epoch chosen on "
-            "sts-dev (Spearman of cosine), sts-test correlations x 100 read once",
+            "protocol": protocol,
             "settings": settings,
             "pretrain": [mlm],
             "rows": rows,
@@ -258,17 +398,111 @@ def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dic
 
     for seed in a.seeds:
         tuned = {**settings, "train": {**settings["train"], "seed": seed}}
-        arms = (("scratch", None), ("pretrained", mlm["run"]))
-        for arm, init in arms[1:] if a.no_scratch else arms:
-            row = run_one(data, scoring, tuned, runs_dir, name=f"{arm}-seed{seed}", init_from=init)
-            rows.append({"arm": arm, **row})
+        scaled = {**tuned, "train": {**tuned["train"], "encoder_lr_scale": a.encoder_lr_scale}}
+        arms = (("scratch", None, tuned), ("pretrained", mlm["run"], scaled))
+        for arm, init, arm_settings in arms[1:] if a.no_scratch else arms:
+            row = run_one(
+                data, scoring, arm_settings, runs_dir, name=f"{arm}-seed{seed}", init_from=init
+            )
+            rows.append({"arm": arm, **(_screened(row) if a.screen else row)})
             print(json.dumps(rows[-1]), flush=True)
             write(payload())
     return payload()
 
 
+def _pooled_states(encoder, tokenizer, texts: list[str], max_len: int) -> np.ndarray:
+    """``[N, dim]`` mean-pooled trunk states of ``texts`` (eval mode, no head)."""
+    import jax.numpy as jnp
+
+    from semalign.data import encode_texts
+    from semalign.nn.pooling import mean_pool
+
+    seqs = encode_texts(tokenizer, texts, max_len=max_len)
+    rows = []
+    for start in range(0, len(seqs), 256):
+        chunk = seqs[start : start + 256]
+        ids = np.zeros((len(chunk), max(len(s) for s in chunk)), np.int32)
+        for i, s in enumerate(chunk):
+            ids[i, : len(s)] = s
+        x, valid, _ = encoder(jnp.asarray(ids))
+        rows.append(np.asarray(mean_pool(x.astype(jnp.float32), valid)))
+    return np.concatenate(rows)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def diagnose(data: Path, runs: list[tuple[str, str | None]], seed: int = 0) -> list[dict]:
+    """Plain cosine of mean-pooled trunk states on sts-dev (no fine-tuning) and anisotropy.
+
+    ``runs``: ``(label, run folder)``; a run folder's trunk and tokenizer are read from
+    its served checkpoint; ``None`` is a random-init trunk: the similarity model exactly
+    as the scratch arm builds it (seed 0), with the tokenizer of the first run given.
+    Anisotropy: mean cosine over 2,000 random pairs of different dev sentences (0 for
+    isotropic states, 1 when every sentence points the same way); also with the mean
+    embedding removed, and the share of variance along the first principal direction.
+    """
+    from flax import nnx
+
+    from semalign import tasks
+    from semalign.data.pair_readers import load_pair_splits
+    from semalign.data.pairs import PairDataConfig
+    from semalign.metrics.correlation import spearman
+    from semalign.workflows.loading import load_run
+
+    dev = load_pair_splits(PairDataConfig(data=str(data))).validation
+    texts = dev.texts()
+    index = {t: i for i, t in enumerate(texts)}
+    a = np.array([index[t] for t in dev.texts_a])
+    b = np.array([index[t] for t in dev.texts_b])
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(0, len(texts), (2, 2000))
+    i, j = i[i != j], j[i != j]
+    out, first = [], None
+    for label, run in runs:
+        if run is not None:
+            loaded = load_run(run)
+            first = first or loaded
+            encoder, tokenizer, max_len = loaded.model.encoder, loaded.tokenizer, loaded.max_len
+            checkpoint = loaded.checkpoint
+        else:
+            model = (
+                tasks.get("similarity")
+                .load()
+                .build(first.model_config, rngs=nnx.Rngs(params=0, dropout=1))
+            )
+            encoder, tokenizer, max_len, checkpoint = (
+                model.encoder,
+                first.tokenizer,
+                first.max_len,
+                "random init (seed 0)",
+            )
+        encoder.eval()
+        pooled = _pooled_states(encoder, tokenizer, texts, max_len)
+        u = _unit(pooled)
+        c = _unit(pooled - pooled.mean(0))
+        sv = np.linalg.svd(pooled - pooled.mean(0), compute_uv=False) ** 2
+        out.append(
+            {
+                "trunk": label,
+                "run": run,
+                "checkpoint": checkpoint,
+                "dev_spearman_plain_cosine": round(
+                    100 * spearman(np.sum(u[a] * u[b], 1), dev.scores), 2
+                ),
+                "dev_spearman_centred_cosine": round(
+                    100 * spearman(np.sum(c[a] * c[b], 1), dev.scores), 2
+                ),
+                "anisotropy_mean_cosine": round(float(np.mean(np.sum(u[i] * u[j], 1))), 3),
+                "top_direction_variance_share": round(float(sv[0] / sv.sum()), 3),
+            }
+        )
+    return out
+
+
 def _seeds(text: str) -> list[int]:
-    return [int(s) for s in text.split(",")] if "," in text else list(range(int(text)))
+    return [int(s) for s in text.split(",") if s] if "," in text else list(range(int(text)))
 
 
 def merged(name: str, payload: dict) -> dict:
@@ -298,6 +532,10 @@ def merged(name: str, payload: dict) -> dict:
 def _table(rows: list[dict], baseline: dict) -> None:
     print(f"\n{'scoring':14s} {'cosine':>7s} {'-L2':>7s} {'-L1':>7s} {'dot':>7s} {'wall s':>7s}")
     for r in rows:
+        if "test_spearman" not in r:  # --screen
+            dev = max(r["dev_spearman_cosine_by_epoch"])
+            print(f"{r['scoring']} {r['arm']} {r['seed']}: dev {dev:.2f} (test not read)")
+            continue
         s = r["test_spearman"]
         label = f"{r['scoring']} {r['arm']} {r['seed']}" if "arm" in r else r["scoring"]
         print(
@@ -316,30 +554,64 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="300 rows a split, tiny model, not saved")
     p.add_argument("--pretrain-epochs", type=int, help="masked-LM self-pretraining epochs")
     p.add_argument(
-        "--seeds", type=_seeds, default=[0], help="K: fine-tune seeds 0..K-1; or a list: 1,2"
+        "--seeds",
+        type=_seeds,
+        default=[0],
+        help="K: fine-tune seeds 0..K-1; or a list: 1,2 (one seed: 2,)",
     )
     p.add_argument("--epochs", type=int, help="fine-tune epochs (default 6; --quick 1)")
     p.add_argument("--no-scratch", action="store_true", help="only the pretrained arm")
     p.add_argument("--tag", help="with --pretrain-epochs: results/stsb_pretrained_<tag>.json")
+    p.add_argument("--pretrain-task", choices=("mlm", "rtd"), default="mlm")
+    p.add_argument(
+        "--pretrain-corpus", default="stsb", help="stsb,sst2,imdb (training text; imdb:N = N lines)"
+    )
+    p.add_argument("--init-from", type=Path, help="fine-tune from this pretraining run instead")
+    p.add_argument(
+        "--encoder-lr-scale", type=float, default=1.0, help="pretrained arm's trunk lr / head lr"
+    )
+    p.add_argument("--screen", action="store_true", help="drop the test figures unread (dev only)")
+    p.add_argument("--runs-dir", type=Path, help="keep the runs here (default: a temp folder)")
+    p.add_argument(
+        "--diagnose",
+        help="runs (comma-separated): dev Spearman of plain cosine of mean-pooled trunk "
+        "states and anisotropy, beside a random-init trunk "
+        "(writes results/stsb_pretrained_diagnosis[_<tag>].json)",
+    )
     p.add_argument("--results-dir", type=Path, help="write the JSON (and --quick's runs) here")
     a = p.parse_args()
     if not a.data.is_dir():
         raise SystemExit(f"STS-B not found at {a.data}: pass --data")
+    if not a.seeds:
+        raise SystemExit("--seeds 0 runs nothing: give a count >= 1 or a list (0,1)")
     if a.pretrain_epochs is not None and a.pretrain_epochs < 1:
         raise SystemExit(f"--pretrain-epochs must be >= 1, got {a.pretrain_epochs}")
     if a.results_dir:
         _common.RESULTS = a.results_dir
+    if a.diagnose:
+        found = [Path(r) for r in a.diagnose.split(",")]
+        named = [(r.name, str(r)) for r in found]
+        rows = diagnose(a.data, [named[0], ("random init", None), *named[1:]])
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        tag = f"_{a.tag}" if a.tag else ""
+        print(f"wrote {save('stsb_pretrained_diagnosis' + tag, {'rows': rows})}")
+        return
     tmp = Path(tempfile.mkdtemp(prefix="semalign-stsb-"))
     data = subset(a.data, 300, tmp / "data") if a.quick else a.data
     settings = json.loads(json.dumps(QUICK if a.quick else SETTINGS))
     if a.epochs:
         settings["train"]["epochs"] = a.epochs
+    if a.encoder_lr_scale != 1.0:
+        settings["pretrained_arm"] = {"encoder_lr_scale": a.encoder_lr_scale}
     # --quick keeps its runs beside a --results-dir (tests read their configs).
     runs = a.results_dir / "runs" if a.quick and a.results_dir else tmp / "runs"
+    runs = a.runs_dir or runs
     baseline = lexical_baseline(data)
     print(json.dumps(baseline), flush=True)
-    name = "stsb_pretrained" + (f"_{a.tag}" if a.tag else "") if a.pretrain_epochs else "stsb"
-    name += "_quick" if a.quick and a.pretrain_epochs else ""
+    pretraining = bool(a.pretrain_epochs or a.init_from)
+    name = "stsb_pretrained" + (f"_{a.tag}" if a.tag else "") if pretraining else "stsb"
+    name += "_quick" if a.quick and pretraining else ""
     saving = bool(a.results_dir or not a.quick)
 
     def write(payload: dict) -> dict:
@@ -350,7 +622,7 @@ def main() -> None:
 
     rows, payload = [], None
     try:
-        if a.pretrain_epochs:
+        if pretraining:
             payload = write(pretrained_arms(a, data, settings, runs, write))
             rows = payload["rows"]
         else:

@@ -144,3 +144,72 @@ def test_stsb_pretrained_quick(tmp_path):
     )
     assert summary["test_gain_points"] == pytest.approx(gain, abs=0.011)
     assert summary["pretrained"]["test_spearman_std"] == 0.0  # one seed
+    # The levers, from the same MLM run: a smaller trunk lr, dev-only screening, diagnosis.
+    shot = tmp_path / "shot"
+    run_quick(
+        "stsb.py",
+        shot,
+        "--init-from",
+        mlm["run"],
+        "--encoder-lr-scale",
+        "0.1",
+        "--screen",
+        "--no-scratch",
+        "--scorings",
+        "dot",
+        "--tag",
+        "lever",
+        "--runs-dir",
+        str(shot / "r"),
+    )
+    lever = json.loads((shot / "stsb_pretrained_lever_quick.json").read_text())
+    assert lever["pretrain"][0]["run"] == mlm["run"] and lever["pretrain"][0]["reused"]
+    assert lever["pretrain"][0]["settings"] == mlm["settings"]  # as the MLM run saved it
+    assert lever["settings"]["pretrained_arm"] == {"encoder_lr_scale": 0.1}
+    (row,) = lever["rows"]
+    assert row["arm"] == "pretrained" and row["encoder_lr_scale"] == 0.1
+    assert "test_spearman" not in row and "test" not in lever["summary"]["pretrained"]
+    tuned = json.loads((shot / "r" / "pretrained-seed0" / "config.json").read_text())
+    assert tuned["train"]["encoder_lr_scale"] == 0.1
+    assert tuned["init_from"]["run"] == mlm["run"]
+    run_quick("stsb.py", shot, "--diagnose", f"{mlm['run']},{shot / 'r' / 'pretrained-seed0'}")
+    trunks = json.loads((shot / "stsb_pretrained_diagnosis.json").read_text())["rows"]
+    assert [t["trunk"] for t in trunks] == ["mlm-1", "random init", "pretrained-seed0"]
+    for t in trunks:
+        assert -100 <= t["dev_spearman_plain_cosine"] <= 100
+        assert -1 <= t["anisotropy_mean_cosine"] <= 1
+        assert 0 < t["top_direction_variance_share"] <= 1
+
+
+def test_stsb_pretrain_corpus(tmp_path):
+    # Training text only, first-seen order, duplicates dropped; SST-2's labels cut off.
+    import importlib.util
+
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location("stsb_bench", BENCH / "stsb.py")
+    stsb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stsb)
+    data = tmp_path / "stsb"
+    data.mkdir()
+    rows = {
+        "train": [
+            "g\tf\t2012\t1\t3.0\tthe cat sits\ta dog runs",
+            "g\tf\t2012\t2\t1.0\ta dog runs\tbirds  fly",
+        ],
+        "dev": ["g\tf\t2012\t3\t2.0\tDEV ONE\tdev two"],
+        "test": ["g\tf\t2012\t4\t2.0\tTEST ONE\ttest two"],
+    }
+    for split, lines in rows.items():
+        (data / f"sts-{split}.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "sentiment-train").write_text("a dog runs \t1\ngreat film\t1\nbad\t0\n")
+    path, counts = stsb.pretrain_corpus(
+        data, ["stsb", "sst2:2"], tmp_path / "c.txt", datasets=tmp_path
+    )
+    assert path.read_text().splitlines() == [
+        "the cat sits",
+        "a dog runs",
+        "birds fly",
+        "great film",
+    ]
+    assert counts == {"stsb": 3, "sst2:2": 2}
