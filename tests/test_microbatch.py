@@ -276,8 +276,9 @@ DEVICES = textwrap.dedent(
         model = Classifier(_cfg(0.3), rngs=nnx.Rngs(params=0, dropout=1))
         opt = nnx.Optimizer(model, optax.sgd(0.5, momentum=0.9), wrt=nnx.Param)
         mesh = sharding.make_mesh(sharding.MeshSpec(data=devices)) if devices > 1 else None
-        s = Steps.for_task(TASK, model, opt, mesh=mesh, micro_batch=2)
-        if name == "two_precompiled":  # the mesh's programs, compiled in the background
+        aside = name == "two_precompiled"
+        s = Steps.for_task(TASK, model, opt, mesh=mesh, micro_batch=2, compile_aside=aside)
+        if aside:  # the mesh's programs, compiled in the background
             s.precompile(_batches(1)[0])
         out[name] = {"losses": [float(s.train(b)["loss_sum"]) for b in _batches(3)]}
         s.sync(model, opt)

@@ -39,7 +39,8 @@ def _steps(micro_batch: int) -> tuple[Steps, nnx.Module, nnx.Optimizer]:
     )
     model = Classifier(cfg, rngs=nnx.Rngs(params=0, dropout=1))
     opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
-    return Steps.for_task(TASK, model, opt, micro_batch=micro_batch), model, opt
+    steps = Steps.for_task(TASK, model, opt, micro_batch=micro_batch, compile_aside=True)
+    return steps, model, opt
 
 
 def _arrays(tree) -> list[np.ndarray]:
@@ -78,13 +79,25 @@ def test_precompiled_steps_train_and_evaluate_as_the_jitted_ones():
 
 def test_evaluation_only_steps_precompile_their_eval_step():
     steps, model, _ = _steps(2)
-    only_eval = Steps.for_task(TASK, model, None, micro_batch=2)
+    only_eval = Steps.for_task(TASK, model, None, micro_batch=2, compile_aside=True)
     b = _batch(0, 8)
     only_eval.precompile(b)
     assert list(only_eval._compiled._jobs) == [("eval", signature(b))]
     for g, w in zip(only_eval.evaluate(b), steps.evaluate(b), strict=True):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
     assert only_eval._eval._cache_size() == 0
+
+
+def test_on_a_cpu_steps_compile_when_a_shape_first_comes():
+    # The step keeps every core busy there: compiling aside measured no faster.
+    model = _steps(2)[1]
+    steps = Steps.for_task(TASK, model, None, micro_batch=2)
+    assert jax.default_backend() == "cpu" and not steps.compile_aside
+    b = _batch(0, 8)
+    steps.precompile(b)
+    assert steps._compiled is None
+    steps.evaluate(b)
+    assert steps._eval._cache_size() == 1
 
 
 class _Lowered:

@@ -9,6 +9,11 @@ loop waits for the first program the cores compile the next ones side by side, a
 ones compile while the first shapes train. A batch whose program is not ready waits for
 the compilation already under way instead of starting a second one.
 
+That pays where the step runs on an accelerator and the host's cores sit idle. On a CPU
+the step itself keeps every core busy, so compilations aside only take turns with it: on
+2 cores the default IMDB run's first epoch took 79-81 s with and without them, and peak
+memory rose by 0.15 GiB (one thread) to 0.4 GiB (two). ``Steps`` uses them off-CPU only.
+
 A thread stops when the queue is empty, and after the compilation it is in when the main
 thread has ended (an interrupted run exits after at most one more compilation per thread).
 """
