@@ -602,16 +602,18 @@ def plan(
         phases.append((f"{size}: semalign vs Keras", groups))
     if not a.quick and not a.no_scorings:
         names = [s for s in a.scorings.split(",") if s]
-        arms = [Arm(s, "semalign", "D64H4", scoring=s) for s in names]
+        arms = [Arm(f"{s} plain step", "semalign", "D64H4", scoring=s) for s in names]
+        library = [Arm(f"{s} library", "semalign", "D64H4", scoring=s, library=True) for s in names]
         py2, _, env = two_devices("D64H4", py)
         proposed = [
             Arm(f"{s} proposed", "semalign", "D64H4", scoring=s, chunk=0, microbatch=2, devices=2)
             for s in names
         ]
-        groups = [(py, arms, {}), (py2, proposed, env)]
+        groups = [(py, arms, {}), (py, library, {}), (py2, proposed, env)]
         if kpy:
             groups.insert(0, (kpy, [Arm("keras D64H4", "keras", "D64H4")], {}))
-        phases.append(("per scoring (D64H4): library defaults and the proposal", groups))
+        title = "per scoring (D64H4): the plain step, the library's default and the proposal"
+        phases.append((title, groups))
     return phases
 
 

@@ -98,9 +98,27 @@ def outer_scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
     return s.reshape(b, heads, q_len, k_len)
 
 
+def scores_by_coordinate(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
+    """:func:`_scores` as a sum of ``a``-width terms, each laid out ``[b, h, q, k]``.
+
+    XLA fuses the terms into one loop over the scores with ``k`` innermost: no
+    ``[q, k, h, a]`` hidden in memory and no reduction over its 16-wide last axis.
+    ``[b, q, h, a], [b, k, h, a], [h, a] -> [b, h, q, k]``.
+    """
+    at, ct = a.transpose(0, 2, 3, 1), c.transpose(0, 2, 3, 1)  # [b, h, a, L]
+
+    def term(t: int) -> jax.Array:
+        return v[None, :, t, None, None] * jnp.tanh(at[:, :, t, :, None] + ct[:, :, t, None, :])
+
+    total = term(0)
+    for t in range(1, a.shape[-1]):
+        total = total + term(t)
+    return total
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _additive_blocked(a: jax.Array, c: jax.Array, v: jax.Array, block: int) -> jax.Array:
-    return map_key_blocks(lambda x, y: _scores(x, y, v), a, c, block, a.size)
+    return map_key_blocks(lambda x, y: scores_by_coordinate(x, y, v), a, c, block, a.size)
 
 
 def _additive_fwd(a: jax.Array, c: jax.Array, v: jax.Array, block: int):
