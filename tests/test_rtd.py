@@ -203,11 +203,22 @@ def test_micro_batched_gradient_is_the_whole_batch_gradient():
     batch = batches[0]
     whole = nnx.grad(lambda m: loss_fn(m, batch)[0])(model)
     summed, sums = accumulate(loss_fn, model, batch, rows=2)
-    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(summed), strict=True):
-        a = np.asarray(a)  # float32 sums in another order: rounding scales with the largest
-        np.testing.assert_allclose(
-            np.asarray(b) / float(sums["count"]), a, rtol=1e-5, atol=1e-6 * np.abs(a).max()
-        )
+    count = float(sums["count"])
+
+    # Float32 sums in another order round by up to a few ulps of the sum of the magnitudes
+    # of what is summed (each row's gradient), not of the result: where rows cancel, an
+    # element's own size says nothing about its rounding. Each row alone (its seed travels
+    # with it) gives that scale.
+    def row_sum(model, r):
+        return loss_fn(model, jax.tree.map(lambda x: x[r : r + 1], batch))[1]["loss_sum"]
+
+    rows = [nnx.grad(row_sum)(model, r) for r in range(len(batch[0]))]
+    magnitude = jax.tree.map(lambda *g: sum(np.abs(np.asarray(x)) for x in g) / count, *rows)
+    for a, b, m in zip(
+        jax.tree.leaves(whole), jax.tree.leaves(summed), jax.tree.leaves(magnitude), strict=True
+    ):
+        a, b = np.asarray(a), np.asarray(b) / count
+        assert np.all(np.abs(b - a) <= 1e-5 * m + 1e-6 * np.abs(a).max()), np.abs(b - a).max()
 
 
 def _request(text, runs, name, **kw):
