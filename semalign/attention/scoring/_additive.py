@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from semalign.attention.scoring._base import Scoring
-from semalign.attention.scoring._blocks import map_key_blocks, scan_key_blocks
+from semalign.attention.scoring._blocks import map_key_blocks, scan_key_blocks, sum_by_coordinate
 from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 
@@ -99,21 +99,11 @@ def outer_scores(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
 
 
 def scores_by_coordinate(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
-    """:func:`_scores` as a sum of ``a``-width terms, each laid out ``[b, h, q, k]``.
+    """:func:`_scores` one hidden unit at a time (:func:`sum_by_coordinate`).
 
-    XLA fuses the terms into one loop over the scores with ``k`` innermost: no
-    ``[q, k, h, a]`` hidden in memory and no reduction over its 16-wide last axis.
     ``[b, q, h, a], [b, k, h, a], [h, a] -> [b, h, q, k]``.
     """
-    at, ct = a.transpose(0, 2, 3, 1), c.transpose(0, 2, 3, 1)  # [b, h, a, L]
-
-    def term(t: int) -> jax.Array:
-        return v[None, :, t, None, None] * jnp.tanh(at[:, :, t, :, None] + ct[:, :, t, None, :])
-
-    total = term(0)
-    for t in range(1, a.shape[-1]):
-        total = total + term(t)
-    return total
+    return sum_by_coordinate(lambda t, x, y: v[None, :, t, None, None] * jnp.tanh(x + y), a, c)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from semalign.attention import DotForm
 from semalign.attention.scoring._base import FunctionScoring
-from semalign.attention.scoring._blocks import map_key_blocks, scan_key_blocks
+from semalign.attention.scoring._blocks import map_key_blocks, scan_key_blocks, sum_by_coordinate
 from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 
@@ -67,16 +67,11 @@ def l1_min_form(q: jax.Array, k: jax.Array) -> jax.Array:
 
 
 def l1_by_coordinate(q: jax.Array, k: jax.Array) -> jax.Array:
-    """``−Σ|q_i − k_j| / √d`` as a sum of ``d`` terms, each laid out ``[b, h, q, k]``.
+    """``−Σ|q_i − k_j| / √d`` one coordinate at a time (:func:`sum_by_coordinate`).
 
-    XLA fuses the ``d`` terms into one loop over the scores with ``k`` innermost: no
-    ``[q, k, d]`` temporary and no reduction over the 16-wide ``d`` axis.
     ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
     """
-    qt, kt = q.transpose(0, 2, 3, 1), k.transpose(0, 2, 3, 1)  # [b, h, d, L]
-    total = jnp.abs(qt[:, :, 0, :, None] - kt[:, :, 0, None, :])
-    for t in range(1, q.shape[-1]):
-        total = total + jnp.abs(qt[:, :, t, :, None] - kt[:, :, t, None, :])
+    total = sum_by_coordinate(lambda _, x, y: jnp.abs(x - y), q, k)
     return -total / math.sqrt(q.shape[-1])
 
 
