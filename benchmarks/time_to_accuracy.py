@@ -19,7 +19,8 @@ test accuracy is then taken (not timed) and the process stopped.
   validation. The run's ``SEMALIGN_CACHE_DIR`` is a new folder of the benchmark's, so
   it is a first run on a new machine: every program compiles. ``--warm`` runs it once
   more on that folder, as any later run on the same machine goes: the compiled programs
-  load from JAX's persistent compilation cache (:mod:`semalign.compile_cache`).
+  load from JAX's persistent compilation cache (:mod:`semalign.compile_cache`), and the
+  tokenizer and encoded splits from the data cache (:mod:`semalign.data.token_cache`).
 * **Keras**: the original NeuroTextStudio model (TextVectorization(10,000 tokens,
   length 250) -> Embedding(16) -> MultiHeadAttention(8 heads, key_dim 16) self-attention ->
   GlobalAveragePooling1D -> Dropout(0.2) -> Dense(1, sigmoid), Adam 1e-3, batch 32, early
@@ -287,7 +288,12 @@ def write_splits(data_config, folder: Path) -> dict:
 
 # The caller's compilation-cache settings (a test session's, say) do not reach the run: its
 # cache is the benchmark's own folder (the command line's default, relocated).
-_CACHE_VARS = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+_CACHE_VARS = (
+    "JAX_COMPILATION_CACHE_DIR",
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+    "SEMALIGN_DATA_CACHE_DIR",
+    "SEMALIGN_DATA_CACHE",
+)
 
 
 def run_semalign(
@@ -300,6 +306,7 @@ def run_semalign(
     load from the persistent cache).
     """
     cached = sum(1 for f in (cache / "xla").glob("*") if f.is_file()) if cache.is_dir() else 0
+    kept = sum(1 for f in (cache / "data").glob("*") if f.is_file()) if cache.is_dir() else 0
     cmd = [sys.executable, "-m", "semalign.cli", "train", "--runs-dir", str(runs), "--name", name]
     cmd += extra
     metrics = runs / name / "metrics.jsonl"
@@ -360,6 +367,7 @@ def run_semalign(
     out = {
         "command": cmd,
         "compile_cache": {"folder": str(cache / "xla"), "programs_before": cached},
+        "data_cache": {"folder": str(cache / "data"), "entries_before": kept},
         "exit_code": rc,
         "process_wall_s": round(wall, 1),
         "peak_rss_gib": rss,

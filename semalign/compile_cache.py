@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from semalign.caches import cache_root, turned_off
+
 __all__ = ["MAX_BYTES", "MIN_SECONDS", "cache_root", "cli_compile_cache", "describe"]
 
 #: Upper bound of the program cache on disk.
@@ -30,15 +32,6 @@ MAX_BYTES = 1 << 30
 MIN_SECONDS = 0.3
 
 _JAX_DIR = "JAX_COMPILATION_CACHE_DIR"
-
-
-def cache_root() -> Path:
-    """The folder of semalign's caches (``SEMALIGN_CACHE_DIR``, XDG, or ``~/.cache``)."""
-    chosen = os.environ.get("SEMALIGN_CACHE_DIR", "").strip()
-    if chosen:
-        return Path(chosen).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "semalign"
 
 
 def cli_compile_cache() -> str | None:
@@ -51,7 +44,7 @@ def cli_compile_cache() -> str | None:
     """
     if os.environ.get(_JAX_DIR):
         return os.environ[_JAX_DIR]
-    if os.environ.get("SEMALIGN_COMPILE_CACHE", "").strip().lower() in ("0", "false", "off", "no"):
+    if turned_off("SEMALIGN_COMPILE_CACHE"):
         return None
     folder = cache_root() / "xla"
     try:

@@ -20,6 +20,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+# Tests train tokenizers and encode texts afresh (CLI subprocesses included); the cache of
+# them has its own tests (test_token_cache.py), which turn it on in a temporary folder.
+os.environ.setdefault("SEMALIGN_DATA_CACHE", "0")
 FAST_XLA = "--xla_backend_optimization_level=0"
 if FAST_XLA not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_XLA}".strip()

@@ -78,8 +78,10 @@ app.add_typer(export_app, name="export")
 def main() -> None:
     """Console-script entry point: host devices and compilation cache set, then the command."""
     from semalign.compile_cache import cli_compile_cache
+    from semalign.data.token_cache import cli_data_cache
     from semalign.sharding import cli_host_devices
 
     cli_host_devices()  # before any command imports JAX (the micro-batched CPU step)
     cli_compile_cache()  # likewise: JAX reads it when it starts
+    cli_data_cache()  # tokenizers and encodings a run on the same data made before
     app()

@@ -38,5 +38,7 @@ def devices(
     console.print(table)
     console.print(f"mesh {report.spec} over axes {sharding.AXES}; processes: {report.processes}")
     from semalign.compile_cache import describe
+    from semalign.data import token_cache
 
     console.print(describe(), highlight=False)
+    console.print(token_cache.describe(), highlight=False)

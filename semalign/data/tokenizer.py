@@ -12,6 +12,7 @@ test texts leaks their vocabulary into the model.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from tokenizers.processors import TemplateProcessing
 
 from semalign.config import TRUNCATIONS
+from semalign.data import token_cache
 from semalign.errors import DataError
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -144,17 +146,32 @@ def train_tokenizer(
         )
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must exceed {len(SPECIAL_TOKENS)}, got {vocab_size}")
+    texts = list(texts)
+    name = None
+    if token_cache.folder() is not None:  # the same texts and settings trained before
+        digest = token_cache.texts_digest(texts)
+        name = token_cache.entry_name("tokenizer", kind, vocab_size, lowercase, digest)
+        kept = token_cache.load_text(name)
+        if kept is not None:
+            try:
+                tokenizer = Tokenizer.from_str(kept)
+                _check_special_ids(tokenizer, "the cached tokenizer")
+                return tokenizer
+            except Exception:  # noqa: BLE001 - an unreadable entry: train it again
+                pass
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
     steps = [normalizers.Replace(Regex(r"(?i)<br\s*/?>"), " "), normalizers.NFKC()]
     if lowercase:
         steps.append(normalizers.Lowercase())
     tokenizer.normalizer = normalizers.Sequence(steps)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer = build(tokenizer, list(texts), vocab_size)
+    tokenizer = build(tokenizer, texts, vocab_size)
     tokenizer.post_processor = TemplateProcessing(
         single=f"{CLS} $A", special_tokens=[(CLS, CLS_ID)]
     )
     _check_special_ids(tokenizer, "the trained tokenizer")
+    if name is not None:
+        token_cache.store_text(name, tokenizer.to_str())
     return tokenizer
 
 
@@ -259,10 +276,20 @@ def encode_counted(
         raise ValueError(f"max_len must be at least 1, got {max_len}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+    name = None
+    if len(texts) >= token_cache.MIN_TEXTS and token_cache.folder() is not None:
+        digest = token_cache.texts_digest(texts)
+        pipeline = hashlib.sha256(tokenizer.to_str().encode()).hexdigest()
+        name = token_cache.entry_name("ids", pipeline, max_len, truncation, digest)
+        kept = token_cache.load_ids(name)
+        if kept is not None:
+            return kept
     seqs, cut_count = [], 0
     for ids in _ids(tokenizer, texts, chunk):  # cut as they come: one chunk's ids held
         cut_count += len(ids) > max_len
         seqs.append(np.asarray(cut(ids, max_len, truncation), dtype=np.int32))
+    if name is not None:
+        token_cache.store_ids(name, seqs, int(cut_count))
     return seqs, int(cut_count)
 
 
