@@ -137,16 +137,25 @@ def _touch(path: Path) -> None:
 
 def _evict(root: Path, limit: int = MAX_BYTES) -> None:
     entries = []
-    for p in root.iterdir():
-        if p.is_file() and not p.name.startswith(".tmp-"):
+    for p in _entries(root):
+        try:
             st = p.stat()
-            entries.append((st.st_mtime, st.st_size, p))
+        except OSError:  # another process removed it meanwhile
+            continue
+        entries.append((st.st_mtime, st.st_size, p))
     total = sum(size for _, size, _ in entries)
     for _, size, p in sorted(entries):
         if total <= limit:
             break
         p.unlink(missing_ok=True)
         total -= size
+
+
+def _entries(root: Path) -> list[Path]:
+    try:
+        return [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".tmp-")]
+    except OSError:
+        return []
 
 
 def load_text(name: str) -> str | None:
@@ -202,10 +211,10 @@ def describe() -> str:
     root = folder()
     if root is None:
         return "data cache: off (each run trains its tokenizer and encodes its texts)"
-    files = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".tmp-")]
+    files = _entries(root)
     tokenizers = sum(p.suffix == ".json" for p in files)
     encodings = sum(p.suffix == ".npz" for p in files)
-    size = sum(p.stat().st_size for p in files) / 2**20
+    size = sum(p.stat().st_size for p in files if p.exists()) / 2**20
     return (
         f"data cache: {root} ({tokenizers} tokenizer{'' if tokenizers == 1 else 's'}, "
         f"{encodings} encoding{'' if encodings == 1 else 's'}, {size:.1f} MiB)"
