@@ -168,3 +168,21 @@ def test_a_second_run_on_the_same_data_is_the_same_run(cache_dir, tmp_path):
     metrics = [(r.run / "metrics.jsonl").read_text().splitlines() for r in runs]
     losses = [[json.loads(x).get("train_loss") for x in m] for m in metrics]
     assert losses[0] == losses[1]
+
+
+def test_a_streamed_corpus_s_pieces_are_not_kept(cache_dir, tmp_path):
+    from semalign.data.stream_tokens import StreamedSequences
+
+    tok = train_tokenizer(texts(300), vocab_size=40)
+    lines = texts(600, seed=4)
+
+    class Split:  # what StreamedSequences reads: texts by position
+        def __len__(self):
+            return len(lines)
+
+        def read(self, ks):
+            return [lines[k] for k in ks]
+
+    seqs = StreamedSequences(Split(), tok, max_len=12)
+    assert len(seqs.read(np.arange(600))) == 600
+    assert entries(cache_dir, ".npz") == []

@@ -44,7 +44,10 @@ class StreamedSequences:
     def read(self, ks) -> list[np.ndarray]:
         """The ids of the split's texts at positions ``ks`` (int32 ``[L_i]`` each)."""
         texts = self.texts.read(np.asarray(ks, np.int64))
-        return closed(encode_texts(self.tokenizer, texts, max_len=self.max_len), self.max_len)
+        # Pieces of a corpus larger than memory: not worth the cache's disk (each is read
+        # once an epoch, and together they would push the splits' entries out).
+        ids = encode_texts(self.tokenizer, texts, max_len=self.max_len, cache=False)
+        return closed(ids, self.max_len)
 
     def count(self, ks: np.ndarray) -> np.ndarray:
         """``[len(ks)]`` int32 ids of the texts at positions ``ks``, read in chunks."""

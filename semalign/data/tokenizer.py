@@ -267,17 +267,20 @@ def encode_counted(
     max_len: int,
     truncation: str = "head",
     chunk: int = CHUNK,
+    cache: bool = True,
 ) -> tuple[list[np.ndarray], int]:
     """:func:`encode_texts` and how many texts were longer than ``max_len`` (so cut).
 
-    The texts are encoded ``chunk`` at a time (same ids, a bounded peak of memory).
+    The texts are encoded ``chunk`` at a time (same ids, a bounded peak of memory). With
+    ``cache`` and the data cache on (:mod:`semalign.data.token_cache`), ids of the same
+    texts encoded before are read back instead (a split, not a streamed corpus's pieces).
     """
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     name = None
-    if len(texts) >= token_cache.MIN_TEXTS and token_cache.folder() is not None:
+    if cache and len(texts) >= token_cache.MIN_TEXTS and token_cache.folder() is not None:
         digest = token_cache.texts_digest(texts)
         pipeline = hashlib.sha256(tokenizer.to_str().encode()).hexdigest()
         name = token_cache.entry_name("ids", pipeline, max_len, truncation, digest)
@@ -294,7 +297,12 @@ def encode_counted(
 
 
 def encode_texts(
-    tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int, truncation: str = "head"
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    *,
+    max_len: int,
+    truncation: str = "head",
+    cache: bool = True,
 ) -> list[np.ndarray]:
     """Token ids of each text, ``[CLS]`` first, cut to ``max_len``; no padding.
 
@@ -303,6 +311,8 @@ def encode_texts(
         texts: ``N`` texts.
         max_len: Most ids per text, ``[CLS]`` included.
         truncation: which part of a longer text is kept (:data:`TRUNCATIONS`).
+        cache: read and keep the ids in the data cache when it is on
+            (:func:`encode_counted`).
 
     Returns:
         ``N`` int32 arrays ``[L_i]`` with ``1 <= L_i <= max_len``.
@@ -311,7 +321,7 @@ def encode_texts(
         ValueError: If ``max_len < 1`` or an unknown ``truncation``.
 
     """
-    return encode_counted(tokenizer, texts, max_len=max_len, truncation=truncation)[0]
+    return encode_counted(tokenizer, texts, max_len=max_len, truncation=truncation, cache=cache)[0]
 
 
 def tokens_of(tokenizer: Tokenizer, text: str, max_len: int) -> list[str]:
