@@ -11,6 +11,8 @@ over JAX's in the same round is the steadiest figure on a shared machine.
   semalign            the shipped graph and session options (what `semalign.runtime` runs)
   threads=1           the shipped graph, one intra-op thread
   spinning            the shipped graph, intra-op threads busy-wait
+  spin=Nus            the shipped graph, intra-op threads busy-wait for N µs, then sleep
+                      (session.intra_op.spin_duration_us)
   l1/per-coordinate   l1: the Min over [h, d, q, k] as 16 Min [h, q, k] (one Split of q and
                       of k per example) summed with an Add chain: no [h, d, q, k] tensor
   l1/folded-sums      l1: q, k scaled and their sums over d carried as two more coordinates
@@ -44,6 +46,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 from onnx_latency import _inputs  # noqa: E402
+
+#: Spin durations tried (``session.intra_op.spin_duration_us`` with spinning on): idle
+#: intra-op threads busy-wait this long for the next parallel section, then sleep.
+SPIN_US = (20, 100)
 
 #: Stands in for +inf in the folded l1 form: min(x, BIG) is x for every finite logit.
 BIG = 3.0e38
@@ -274,10 +280,13 @@ def bench_scoring(scoring: str, args) -> list[dict]:
             with swap():
                 protos[name] = convert(model)
 
-    def session(proto, threads=args.threads, spinning=False):
+    def session(proto, threads=args.threads, spinning=False, spin_us=None):
+        opts = session_options(threads, spinning=spinning)
+        if spin_us is not None:
+            opts.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
         return ort.InferenceSession(
             proto.SerializeToString(),
-            session_options(threads, spinning=spinning),
+            opts,
             providers=["CPUExecutionProvider"],
             disabled_optimizers=list(DISABLED_OPTIMIZERS),
         )
@@ -287,6 +296,9 @@ def bench_scoring(scoring: str, args) -> list[dict]:
         sessions["threads=1"] = session(protos["semalign"], threads=1)
     if wanted("spinning"):
         sessions["spinning"] = session(protos["semalign"], spinning=True)
+    for us in SPIN_US:
+        if wanted(f"spin={us}us"):
+            sessions[f"spin={us}us"] = session(protos["semalign"], spinning=True, spin_us=us)
     rng = np.random.default_rng(0)
     rows = []
     for batch in args.batches:
