@@ -11,6 +11,8 @@ over JAX's in the same round is the steadiest figure on a shared machine.
   semalign            the shipped graph and session options (what `semalign.runtime` runs)
   threads=1           the shipped graph, one intra-op thread
   spinning            the shipped graph, intra-op threads busy-wait
+  spinning+stop       spinning, and the pool told to stop spinning when a run ends
+                      (session.force_spinning_stop)
   spin=Nus            the shipped graph, intra-op threads busy-wait for N µs, then sleep
                       (session.intra_op.spin_duration_us)
   l1/per-coordinate   l1: the Min over [h, d, q, k] as 16 Min [h, q, k] (one Split of q and
@@ -280,10 +282,12 @@ def bench_scoring(scoring: str, args) -> list[dict]:
             with swap():
                 protos[name] = convert(model)
 
-    def session(proto, threads=args.threads, spinning=False, spin_us=None):
+    def session(proto, threads=args.threads, spinning=False, spin_us=None, stop=False):
         opts = session_options(threads, spinning=spinning)
         if spin_us is not None:
             opts.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
+        if stop:
+            opts.add_session_config_entry("session.force_spinning_stop", "1")
         return ort.InferenceSession(
             proto.SerializeToString(),
             opts,
@@ -296,6 +300,8 @@ def bench_scoring(scoring: str, args) -> list[dict]:
         sessions["threads=1"] = session(protos["semalign"], threads=1)
     if wanted("spinning"):
         sessions["spinning"] = session(protos["semalign"], spinning=True)
+    if wanted("spinning+stop"):
+        sessions["spinning+stop"] = session(protos["semalign"], spinning=True, stop=True)
     for us in SPIN_US:
         if wanted(f"spin={us}us"):
             sessions[f"spin={us}us"] = session(protos["semalign"], spinning=True, spin_us=us)
