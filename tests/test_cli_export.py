@@ -168,6 +168,20 @@ def test_benchmark_quick_runs():
     assert "batch   4" in out.stdout and "model-graph/daz" in out.stdout
 
 
+def test_variants_benchmark_quick_runs():
+    """benchmarks/onnx_variants.py: every variant converts and matches JAX before timing."""
+    script = ROOT / "benchmarks" / "onnx_variants.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--no-save"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name in ("l1/per-coordinate", "l1/folded-sums", "l1/2-heads", "l1/min-floor", "chunk=2"):
+        assert f"  {name} " in out.stdout
+
+
 def test_embed_backends_agree_on_a_classifier_exported_with_its_embedding(run):
     path, _ = run
     r = runner.invoke(app, ["embed", *TEXTS, "--run", str(path)])
