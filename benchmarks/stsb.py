@@ -28,6 +28,8 @@ Levers (issue 13, second pass):
     --pretrain-task rtd                 replaced-token detection instead of the masked LM
     --pretrain-task contrastive         unsupervised SimCSE (two dropout views, in-batch
                                         negatives; --temperature, default 0.05) instead
+    --pretrain-dropout 0.3              the pretraining run's dropout (default: the
+                                        fine-tune's, 0.1); not part of the trunk's shape
     --pretrain-corpus stsb,sst2,imdb:N  a bigger pretraining corpus, training text only:
                                         STS-B train sentences, SST-2 training phrases,
                                         IMDB training-split reviews cut into sentences (first N)
@@ -252,10 +254,12 @@ def pretrain(
     sources: tuple[str, ...] = ("stsb",),
     datasets: Path = STSB.parent,
     task_options: dict | None = None,
+    dropout: float | None = None,
 ) -> dict:
     """The pretraining run (``task``: mlm, rtd or contrastive) on training text only; its row.
 
-    ``task_options`` are fields of the task's data config (contrastive: ``temperature``).
+    ``task_options`` are fields of the task's data config (contrastive: ``temperature``);
+    ``dropout`` replaces the model's (None: the fine-tune's).
 
     The row is also written into the run folder (``stsb_pretrain.json``), so a later
     invocation can fine-tune from the run (``--init-from``) and still say what it was.
@@ -278,6 +282,7 @@ def pretrain(
             train=TrainConfig(**PRETRAIN, epochs=epochs),
             model={
                 **settings["model"],
+                **({} if dropout is None else {"dropout": dropout}),
                 "attention": {"scoring": scoring, "heads": settings["heads"]},
             },
             runs_dir=str(runs_dir),
@@ -291,6 +296,8 @@ def pretrain(
     settings = {**PRETRAIN, "epochs": epochs}
     if task != "mlm" or list(sources) != ["stsb"]:
         settings = {**settings, "task": task, "corpus": list(sources), **(task_options or {})}
+    if dropout is not None:
+        settings = {**settings, "dropout": dropout}
     row = {
         "stage": "pretrain",
         "run": str(result.run),
@@ -386,6 +393,7 @@ def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dic
             task_options={"temperature": a.temperature}
             if a.pretrain_task == "contrastive"
             else None,
+            dropout=a.pretrain_dropout,
         )
     print(json.dumps(mlm), flush=True)
     rows = []
@@ -577,6 +585,7 @@ def main() -> None:
     p.add_argument(
         "--temperature", type=float, default=0.05, help="contrastive: InfoNCE temperature"
     )
+    p.add_argument("--pretrain-dropout", type=float, help="pretraining dropout (default 0.1)")
     p.add_argument(
         "--pretrain-corpus", default="stsb", help="stsb,sst2,imdb (training text; imdb:N = N lines)"
     )

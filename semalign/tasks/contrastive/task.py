@@ -128,7 +128,9 @@ class ContrastiveTask(CorpusTask):
 
         def outputs_fn(model, batch):
             model.train()  # this trace's copy of the model: the two views need dropout
-            nnx.reseed(model, dropout=seed)
+            # Dropout draws from the ``dropout`` stream (``default`` when the model was built
+            # with one seed only, as in ``nnx.Rngs(0)``).
+            nnx.reseed(model, dropout=seed, default=seed)
             return contrastive_sums(model, batch, temperature)
 
         return outputs_fn
