@@ -8,6 +8,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 from pair_data import make_pairs, write_pairs
@@ -129,7 +130,7 @@ def test_the_train_step_draws_new_masks_each_step_and_no_micro_batches():
     model = tiny_model(dropout=0.1)
     batch = tiny_batch()
     data = ContrastiveCorpusConfig(dataset=None, data="x", max_len=16)
-    optimizer = nnx.Optimizer(model, __import__("optax").sgd(0.0), wrt=nnx.Param)  # lr 0
+    optimizer = nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param)  # lr 0
     steps = Steps.for_task(TASK, model, optimizer, data=data)
     first, second = (float(steps.train(batch)["loss_sum"]) for _ in range(2))
     assert first != second  # same weights (lr 0), new dropout masks
@@ -266,6 +267,8 @@ def test_bad_options_give_one_line(tmp_path):
     cfg = tasks.get("contrastive").data_from_options(options)
     assert cfg.temperature == 0.05 and cfg.split_seed == 3
     assert tasks.get("contrastive").data_from_options({**options, "temperature": 0.1}).temperature
+    r = runner.invoke(app, ["pretrain", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "contrastive" in r.output and "--temperature" in r.output
     text = tmp_path / "c.txt"
     text.write_text("a red cat\nthe blue dog\n", encoding="utf-8")
     base = ["train", "--task", "contrastive", "--data", str(text), "--runs-dir", str(tmp_path)]
