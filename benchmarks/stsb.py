@@ -26,6 +26,10 @@ Mean ± sample std over the seeds of both arms, and the gain. Only the first sco
 Levers (issue 13, second pass):
 
     --pretrain-task rtd                 replaced-token detection instead of the masked LM
+    --pretrain-task contrastive         unsupervised SimCSE (two dropout views, in-batch
+                                        negatives; --temperature, default 0.05) instead
+    --pretrain-dropout 0.3              the pretraining run's dropout (default: the
+                                        fine-tune's, 0.1); not part of the trunk's shape
     --pretrain-corpus stsb,sst2,imdb:N  a bigger pretraining corpus, training text only:
                                         STS-B train sentences, SST-2 training phrases,
                                         IMDB training-split reviews cut into sentences (first N)
@@ -249,8 +253,13 @@ def pretrain(
     task: str = "mlm",
     sources: tuple[str, ...] = ("stsb",),
     datasets: Path = STSB.parent,
+    task_options: dict | None = None,
+    dropout: float | None = None,
 ) -> dict:
-    """The pretraining run (``task``: mlm or rtd) on training text only; its row.
+    """The pretraining run (``task``: mlm, rtd or contrastive) on training text only; its row.
+
+    ``task_options`` are fields of the task's data config (contrastive: ``temperature``);
+    ``dropout`` replaces the model's (None: the fine-tune's).
 
     The row is also written into the run folder (``stsb_pretrain.json``), so a later
     invocation can fine-tune from the run (``--init-from``) and still say what it was.
@@ -267,10 +276,13 @@ def pretrain(
     result = train(
         TrainRequest(
             task=task,
-            data=tasks.get(task).data_config(dataset=None, data=str(corpus), **settings["data"]),
+            data=tasks.get(task).data_config(
+                dataset=None, data=str(corpus), **settings["data"], **(task_options or {})
+            ),
             train=TrainConfig(**PRETRAIN, epochs=epochs),
             model={
                 **settings["model"],
+                **({} if dropout is None else {"dropout": dropout}),
                 "attention": {"scoring": scoring, "heads": settings["heads"]},
             },
             runs_dir=str(runs_dir),
@@ -283,7 +295,9 @@ def pretrain(
     val = [r for r in read_metrics(result.run / "metrics.jsonl") if r["split"] == "validation"]
     settings = {**PRETRAIN, "epochs": epochs}
     if task != "mlm" or list(sources) != ["stsb"]:
-        settings = {**settings, "task": task, "corpus": list(sources)}
+        settings = {**settings, "task": task, "corpus": list(sources), **(task_options or {})}
+    if dropout is not None:
+        settings = {**settings, "dropout": dropout}
     row = {
         "stage": "pretrain",
         "run": str(result.run),
@@ -309,7 +323,8 @@ def _pretrain_measures(task: str, test, val: list[dict]) -> dict:
             "val_perplexity_by_epoch": [round(r["val_perplexity"], 2) for r in val],
             "val_masked_token_accuracy_by_epoch": [round(100 * r["val_accuracy"], 2) for r in val],
         }
-    keys = ("val_loss", "val_generator_accuracy", "val_detection_auc")
+    keys = ("val_loss", "val_generator_accuracy", "val_detection_auc", "val_accuracy")
+    keys += ("val_positive_cosine", "val_negative_cosine")
     curves = {f"{k}_by_epoch": [round(r[k], 4) for r in val] for k in keys if val and k in val[0]}
     figures = {k: v for k, v in test.to_dict().items() if isinstance(v, float)}
     return {"test": {k: round(v, 4) for k, v in figures.items()}, **curves}
@@ -375,6 +390,10 @@ def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dic
             task=a.pretrain_task,
             sources=sources,
             datasets=a.data.parent,
+            task_options={"temperature": a.temperature}
+            if a.pretrain_task == "contrastive"
+            else None,
+            dropout=a.pretrain_dropout,
         )
     print(json.dumps(mlm), flush=True)
     rows = []
@@ -562,7 +581,11 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="fine-tune epochs (default 6; --quick 1)")
     p.add_argument("--no-scratch", action="store_true", help="only the pretrained arm")
     p.add_argument("--tag", help="with --pretrain-epochs: results/stsb_pretrained_<tag>.json")
-    p.add_argument("--pretrain-task", choices=("mlm", "rtd"), default="mlm")
+    p.add_argument("--pretrain-task", choices=("mlm", "rtd", "contrastive"), default="mlm")
+    p.add_argument(
+        "--temperature", type=float, default=0.05, help="contrastive: InfoNCE temperature"
+    )
+    p.add_argument("--pretrain-dropout", type=float, help="pretraining dropout (default 0.1)")
     p.add_argument(
         "--pretrain-corpus", default="stsb", help="stsb,sst2,imdb (training text; imdb:N = N lines)"
     )

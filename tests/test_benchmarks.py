@@ -213,3 +213,24 @@ def test_stsb_pretrain_corpus(tmp_path):
         "great film",
     ]
     assert counts == {"stsb": 3, "sst2:2": 2}
+
+
+def test_stsb_contrastive_pretraining_quick(tmp_path):
+    # SimCSE as the pretraining task: its temperature and dropout are recorded, its
+    # figures are the contrastive report's, and the fine-tune starts from its trunk.
+    stsb = BENCH.parents[1] / "shared" / "datasets" / "stsb"
+    if not stsb.is_dir():
+        pytest.skip(f"STS-B is not at {stsb} (../shared absent)")
+    args = ["--pretrain-epochs", "1", "--pretrain-task", "contrastive", "--temperature", "0.1"]
+    args += ["--pretrain-dropout", "0.2", "--scorings", "dot", "--no-scratch", "--screen"]
+    run_quick("stsb.py", tmp_path, *args)
+    result = json.loads((tmp_path / "stsb_pretrained_quick.json").read_text())
+    (simcse,) = result["pretrain"]
+    assert simcse["settings"]["task"] == "contrastive"
+    assert simcse["settings"]["temperature"] == 0.1 and simcse["settings"]["dropout"] == 0.2
+    assert 0 <= simcse["test"]["accuracy"] <= 1 and simcse["test"]["positive_cosine"] < 1
+    assert len(simcse["val_loss_by_epoch"]) == len(simcse["val_accuracy_by_epoch"]) == 1
+    config = json.loads((tmp_path / "runs" / "pretrained-seed0" / "config.json").read_text())
+    assert config["init_from"]["run"] == simcse["run"] and config["model"]["dropout"] == 0.0
+    (row,) = result["rows"]
+    assert "test_spearman" not in row

@@ -27,6 +27,7 @@ def test_registry_lists_the_tasks_with_their_selection_metric():
         "causal-lm",
         "mlm",
         "rtd",
+        "contrastive",
     )
     assert tasks.get("similarity").metric == "spearman"
     assert tasks.get("classification").higher_is_better

@@ -56,6 +56,7 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     seed: int = 0,
     stream: bool | None = None,
     whole_word_masking: bool = False,
+    temperature: float | None = None,
     init_from: str | os.PathLike[str] | None = None,
     freeze_encoder: bool = False,
     encoder_lr_scale: float = 1.0,

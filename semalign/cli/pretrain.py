@@ -1,4 +1,4 @@
-"""``semalign pretrain``: ``semalign train --task mlm`` (or rtd), every other option the same."""
+"""``semalign pretrain``: ``semalign train --task mlm`` (rtd, contrastive), same options."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ class Objective(StrEnum):
 
     mlm = "mlm"
     rtd = "rtd"
+    contrastive = "contrastive"
 
 
 def pretrain(ctx, objective: Objective = Objective.mlm, **options) -> None:
     """Pretrain an encoder with masked-token prediction (the mlm task); write runs/<name>/.
 
-    `--objective rtd` trains it with ELECTRA's replaced-token detection instead.
+    `--objective rtd` trains it with ELECTRA's replaced-token detection instead,
+    `--objective contrastive` with SimCSE (two dropout views, in-batch negatives).
     Start any task from it with `semalign train --init-from runs/<name>`.
     Example: semalign pretrain --dataset rotten-tomatoes --epochs 10
     """
@@ -32,8 +34,8 @@ def pretrain(ctx, objective: Objective = Objective.mlm, **options) -> None:
 _OBJECTIVE = Annotated[
     Objective,
     typer.Option(
-        help="mlm: masked-token prediction (BERT); rtd: replaced-token detection (ELECTRA). "
-        "On --resume: give the run's again."
+        help="mlm: masked-token prediction (BERT); rtd: replaced-token detection (ELECTRA); "
+        "contrastive: SimCSE sentence embeddings. On --resume: give the run's again."
     ),
 ]
 # Typer reads the options from the signature: train's, without --task, with --objective.

@@ -231,6 +231,10 @@ def train(
     whole_word_masking: Annotated[
         bool, typer.Option(help="mlm, rtd: mask every WordPiece piece of a chosen word together.")
     ] = False,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="contrastive: τ of the InfoNCE loss (default 0.05, as SimCSE)."),
+    ] = None,
     init_from: Annotated[
         str | None,
         typer.Option(

@@ -7,7 +7,7 @@ a JAX-free ``spec.py`` registered here, and a ``task.py`` with its data roles, m
 
 >>> from semalign import tasks
 >>> tasks.names()
-('classification', 'similarity', 'pair-classification', 'causal-lm', 'mlm', 'rtd')
+('classification', 'similarity', 'pair-classification', 'causal-lm', 'mlm', 'rtd', 'contrastive')
 """
 
 from __future__ import annotations
@@ -52,3 +52,4 @@ from semalign.tasks.pair_classification import spec as _pair_classification  # n
 from semalign.tasks.causal_lm import spec as _causal_lm  # noqa: E402, F401
 from semalign.tasks.mlm import spec as _mlm  # noqa: E402, F401
 from semalign.tasks.rtd import spec as _rtd  # noqa: E402, F401
+from semalign.tasks.contrastive import spec as _contrastive  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Unsupervised contrastive pretraining (SimCSE): two dropout views a text, in-batch negatives."""
