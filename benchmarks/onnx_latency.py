@@ -85,16 +85,13 @@ def _graph_at(rev: str):
     return module
 
 
-def bench_scoring(scoring: str, args) -> dict:
+def classifier(scoring: str, args):
+    """The benchmarked classifier of ``scoring`` (eval mode) and its jitted probabilities."""
     import jax
-    import onnxruntime as ort
     from flax import nnx
 
     from semalign.config import AttentionConfig, ModelConfig
-    from semalign.runtime import session_options
-    from semalign.runtime.onnx import DISABLED_OPTIMIZERS
     from semalign.tasks.classification.model import Classifier
-    from semalign.workflows.export.graph import convert
 
     cfg = ModelConfig(
         vocab_size=args.vocab,
@@ -111,6 +108,17 @@ def bench_scoring(scoring: str, args) -> dict:
     def jax_probs(ids, mask):
         return jax.nn.softmax(model(ids, mask > 0).logits, axis=-1)
 
+    return model, jax_probs
+
+
+def bench_scoring(scoring: str, args) -> dict:
+    import onnxruntime as ort
+
+    from semalign.runtime import session_options
+    from semalign.runtime.onnx import DISABLED_OPTIMIZERS
+    from semalign.workflows.export.graph import convert
+
+    model, jax_probs = classifier(scoring, args)
     t0 = time.perf_counter()
     graphs = {"model": convert(model, kernel="model"), "semalign": convert(model)}
     if not args.quick:

@@ -47,7 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
-from onnx_latency import _inputs  # noqa: E402
+from onnx_latency import _inputs, classifier  # noqa: E402
 
 #: Spin durations tried (``session.intra_op.spin_duration_us`` with spinning on): idle
 #: intra-op threads busy-wait this long for the next parallel section, then sleep.
@@ -248,30 +248,13 @@ def min_floor(batch: int, heads: int, d: int, seq: int, threads: int | None):
 
 
 def bench_scoring(scoring: str, args) -> list[dict]:
-    import jax
     import onnxruntime as ort
-    from flax import nnx
 
-    from semalign.config import AttentionConfig, ModelConfig
     from semalign.runtime import session_options
     from semalign.runtime.onnx import DISABLED_OPTIMIZERS
-    from semalign.tasks.classification.model import Classifier
     from semalign.workflows.export.graph import convert
 
-    cfg = ModelConfig(
-        vocab_size=args.vocab,
-        num_classes=2,
-        dim=args.dim,
-        layers=args.layers,
-        max_len=args.max_len,
-        attention=AttentionConfig(scoring=scoring, heads=args.heads),
-    )
-    model = Classifier(cfg, rngs=nnx.Rngs(0))
-    model.eval()
-
-    @jax.jit
-    def jax_probs(ids, mask):
-        return jax.nn.softmax(model(ids, mask > 0).logits, axis=-1)
+    model, jax_probs = classifier(scoring, args)
 
     def wanted(name: str) -> bool:
         return args.only is None or name in args.only
