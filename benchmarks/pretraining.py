@@ -8,6 +8,7 @@ stage cost on this CPU?
     python benchmarks/pretraining.py --quick              # seconds-long smoke run
     python benchmarks/pretraining.py --fresh              # re-measure rows already saved
     python benchmarks/pretraining.py --pretrain-task rtd  # ELECTRA's objective instead
+    python benchmarks/pretraining.py --pretrain-task contrastive --pretrain-dropout 0.3  # SimCSE
 
 Protocol (issue 13):
 
@@ -88,6 +89,12 @@ def _stage(result, started: float, wall0: float) -> dict:
 
 def _measures(task: str, test, val: list[dict]) -> dict:
     """The pretraining run's test numbers and validation curves, by its task."""
+    if task == "contrastive":
+        keys = ("loss", "accuracy", "positive_cosine", "negative_cosine")
+        return {
+            **{f"test_{k}": getattr(test, k) for k in keys},
+            **{f"val_{k}_by_epoch": [r[f"val_{k}"] for r in val] for k in keys},
+        }
     if task == "mlm":
         return {
             "test_perplexity": test.perplexity,
@@ -103,6 +110,12 @@ def _measures(task: str, test, val: list[dict]) -> dict:
 
 
 def _pretrain_line(task: str, row: dict) -> str:
+    if task == "contrastive":
+        return (
+            f"test InfoNCE {row['test_loss']:.4f}, own-view top-1 "
+            f"{100 * row['test_accuracy']:.1f} %, cosine positives "
+            f"{row['test_positive_cosine']:.3f} / negatives {row['test_negative_cosine']:.3f}"
+        )
     if task == "mlm":
         return (
             f"test perplexity {row['test_perplexity']:.1f}, masked-token accuracy "
@@ -127,7 +140,7 @@ def pretrain(settings: dict, runs_dir: Path, task: str = "mlm") -> dict:
             task=task,
             data=tasks.get(task).data_config(dataset=settings["dataset"], **settings["data"]),
             train=TrainConfig(**settings["pretrain"]),
-            model=_model(settings),
+            model={**_model(settings), **settings.get("pretrain_model", {})},
             runs_dir=str(runs_dir),
             name=task,
             overwrite=True,
@@ -220,7 +233,10 @@ def main() -> None:
     p.add_argument("--runs-dir", default="runs/benchmark-pretraining")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
     p.add_argument("--fresh", action="store_true", help="ignore rows saved before")
-    p.add_argument("--pretrain-task", choices=("mlm", "rtd"), default="mlm")
+    p.add_argument("--pretrain-task", choices=("mlm", "rtd", "contrastive"), default="mlm")
+    p.add_argument(
+        "--pretrain-dropout", type=float, help="the pretraining run's dropout (SimCSE: 0.3)"
+    )
     p.add_argument("--no-scratch", action="store_true", help="leave the scratch arm out")
     a = p.parse_args()
     if a.results_dir:
@@ -245,6 +261,8 @@ def main() -> None:
     task = a.pretrain_task
     if task != "mlm":  # the mlm settings (and their saved rows) stay as they were
         settings["pretrain_task"] = task
+    if a.pretrain_dropout is not None:  # the pretraining's only: fine-tunes keep the model's
+        settings["pretrain_model"] = {"dropout": a.pretrain_dropout}
     name = "pretraining" + ("_quick" if a.quick else "") + (f"_{task}" if task != "mlm" else "")
     name += f"_{a.tag}" if a.tag else ""
     arms = (("finetuned", True),) if a.no_scratch else (("finetuned", True), ("scratch", False))

@@ -116,6 +116,23 @@ def test_pretraining_quick(tmp_path):
     assert json.loads((tmp_path / "pretraining_quick.json").read_text())["rows"] == result["rows"]
 
 
+def test_pretraining_contrastive_quick(tmp_path):
+    # SimCSE as the pretraining, its own dropout (the quick model's is 0: the views would
+    # coincide), then the fine-tuned arm only.
+    args = ("--pretrain-task", "contrastive", "--pretrain-dropout", "0.3", "--no-scratch")
+    out = run_quick("pretraining.py", tmp_path, *args, timeout=900)
+    result = json.loads((tmp_path / "pretraining_quick_contrastive.json").read_text())
+    pre, tuned = result["rows"]
+    assert pre["stage"] == "pretrain" and tuned["stage"] == "finetuned"
+    assert pre["test_loss"] > 0 and 0 <= pre["test_accuracy"] <= 1
+    assert -1 <= pre["test_negative_cosine"] < pre["test_positive_cosine"] <= 1
+    assert "own-view top-1" in out.stdout
+    config = json.loads((tmp_path / "runs" / "contrastive" / "config.json").read_text())
+    assert config["model"]["dropout"] == 0.3 and config["task"] == "contrastive"
+    tuned_config = json.loads((tmp_path / "runs" / "finetuned-seed0" / "config.json").read_text())
+    assert tuned_config["model"]["dropout"] == 0.0 and tuned_config["init_from"]
+
+
 def test_stsb_pretrained_quick(tmp_path):
     # A 1-epoch MLM on 300 STS-B training rows, then both similarity arms (tiny models).
     stsb = BENCH.parents[1] / "shared" / "datasets" / "stsb"
