@@ -41,7 +41,6 @@ __all__ = [
     "load_text",
     "store_ids",
     "store_text",
-    "texts_digest",
 ]
 
 #: The folder of the cache; unset: nothing is kept.
@@ -93,16 +92,11 @@ def _code_digest() -> str:
     return hashlib.sha256(source + b"\0" + version.encode() + b"\0" + _FORMAT.encode()).hexdigest()
 
 
-def texts_digest(texts: Sequence[str]) -> str:
-    """sha256 of ``texts`` in order (each text's bytes, then a separator)."""
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()
-
-
 def entry_name(kind: str, *parts: object) -> str:
-    """The file name of an entry: ``kind`` and a sha256 of ``parts`` and the pipeline."""
+    """The file name of an entry: ``kind`` and a sha256 of ``parts`` and the pipeline.
+
+    Texts go in as their digest (:func:`semalign.data.fingerprint.rows_sha256`).
+    """
     digest = hashlib.sha256(_code_digest().encode())
     for part in parts:
         digest.update(repr(part).encode() + b"\0")

@@ -23,6 +23,7 @@ from tokenizers.processors import TemplateProcessing
 
 from semalign.config import TRUNCATIONS
 from semalign.data import token_cache
+from semalign.data.fingerprint import rows_sha256
 from semalign.errors import DataError
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -149,7 +150,7 @@ def train_tokenizer(
     texts = list(texts)
     name = None
     if token_cache.folder() is not None:  # the same texts and settings trained before
-        digest = token_cache.texts_digest(texts)
+        digest = rows_sha256(texts)
         name = token_cache.entry_name("tokenizer", kind, vocab_size, lowercase, digest)
         kept = token_cache.load_text(name)
         if kept is not None:
@@ -281,7 +282,7 @@ def encode_counted(
         raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     name = None
     if cache and len(texts) >= token_cache.MIN_TEXTS and token_cache.folder() is not None:
-        digest = token_cache.texts_digest(texts)
+        digest = rows_sha256(texts)
         pipeline = hashlib.sha256(tokenizer.to_str().encode()).hexdigest()
         name = token_cache.entry_name("ids", pipeline, max_len, truncation, digest)
         kept = token_cache.load_ids(name)
