@@ -108,7 +108,7 @@ def scores_by_coordinate(a: jax.Array, c: jax.Array, v: jax.Array) -> jax.Array:
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _additive_blocked(a: jax.Array, c: jax.Array, v: jax.Array, block: int) -> jax.Array:
-    return map_key_blocks(lambda x, y: scores_by_coordinate(x, y, v), a, c, block, a.size)
+    return map_key_blocks(lambda x, y: scores_by_coordinate(x, y, v), a, c, block)
 
 
 def _additive_fwd(a: jax.Array, c: jax.Array, v: jax.Array, block: int):

@@ -10,7 +10,14 @@ import jax.numpy as jnp
 
 from semalign.attention import DotForm
 from semalign.attention.scoring._base import FunctionScoring
-from semalign.attention.scoring._blocks import map_key_blocks, scan_key_blocks, sum_by_coordinate
+from semalign.attention.scoring._blocks import (
+    SCORE_BLOCK,
+    map_key_blocks,
+    scan_key_blocks,
+    split_keys,
+    split_scores,
+    sum_by_coordinate,
+)
 from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
 
@@ -42,8 +49,8 @@ def l1_naive(q: jax.Array, k: jax.Array) -> jax.Array:
 def l1_logits(q: jax.Array, k: jax.Array, *, block: int = 128) -> jax.Array:
     """``−Σ|q_i − k_j| / √d`` computed in key blocks (memory O(L·block·d)).
 
-    The backward pass is written per key block (:func:`_l1_bwd`): autodiff's own costs
-    6–12 forwards. ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
+    The backward pass is written by hand (:func:`_l1_bwd`): autodiff's own costs 6–12
+    forwards. ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``.
     """
     if not isinstance(k.shape[1], int):  # symbolic length: an export (see l1_min_form)
         return l1_min_form(q, k)
@@ -77,7 +84,7 @@ def l1_by_coordinate(q: jax.Array, k: jax.Array) -> jax.Array:
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _l1_blocked(q: jax.Array, k: jax.Array, block: int) -> jax.Array:
-    return map_key_blocks(l1_by_coordinate, q, k, block, q.size)
+    return map_key_blocks(l1_by_coordinate, q, k, block)
 
 
 def _l1_fwd(q: jax.Array, k: jax.Array, block: int):
@@ -88,17 +95,59 @@ def _l1_bwd(block: int, res: tuple[jax.Array, jax.Array], g: jax.Array):
     """``dq_i = −Σ_j g_ij sign(q_i − k_j)/√d``, ``dk_j = Σ_i g_ij sign(q_i − k_j)/√d``.
 
     At a tie (``q_i = k_j`` in a coordinate) the sign is +1, as JAX's own ``|x|'`` at 0.
-    One ``[b, q, block, h, d]`` term per step.
+    Heads of :data:`LANE_MIN_WIDTH` or more coordinates whose running sums fit
+    :data:`LANE_ELEMENTS` take :func:`sign_sums` twice (queries against keys, keys
+    against queries); others one ``[b, q, block, h, d]`` term per step of a block walk.
     """
     q, k = res
     scale = 1.0 / math.sqrt(q.shape[-1])
+    g = g.astype(q.dtype)
+    lanes = min(block, SCORE_BLOCK)
+    if q.shape[-1] >= LANE_MIN_WIDTH and max(q.size, k.size) * lanes <= LANE_ELEMENTS:
+        dq = sign_sums(q, k, g, lanes, ties=1.0)
+        # sign(q_i − k_j) = −sign(k_j − q_i) except at a tie, where both count +1 here.
+        dk = sign_sums(k, q, jnp.swapaxes(g, -1, -2), lanes, ties=-1.0)
+        return -scale * dq, -scale * dk
 
     def step(dq, kb, gb):
         sign = jnp.where(q[:, :, None] - kb[:, None] >= 0, scale, -scale)
         t = gb.transpose(0, 2, 3, 1)[..., None] * sign
         return dq - jnp.sum(t, axis=2), jnp.sum(t, axis=1)
 
-    return scan_key_blocks(step, jnp.zeros_like(q), k, g.astype(q.dtype), block, q.size)
+    return scan_key_blocks(step, jnp.zeros_like(q), k, g, block, q.size)
+
+
+#: :func:`sign_sums` pays from this head width up: at ``[2, 250, 4, 16]`` (the CPU train
+#: step's micro-batch at D64H4) l1's backward took 0.56x the block walk's time, at d = 64
+#: 0.58x, but at d = 2 (D16H8) 1.6x (benchmarks/README.md).
+LANE_MIN_WIDTH = 8
+#: ... and while its running sums (``[b, h, d, L, lanes]``) stay cache-sized: at
+#: ``[16, 250, 4, 16]`` (2²¹ elements) the two took the same time.
+LANE_ELEMENTS = 1 << 20
+
+
+def sign_sums(x: jax.Array, y: jax.Array, g: jax.Array, lanes: int, ties: float) -> jax.Array:
+    """``Σ_j g_ij · sign(x_i − y_j)`` per coordinate, a tie counting ``ties`` (±1).
+
+    Walks ``y`` ``lanes`` positions at a time and keeps one running sum per lane,
+    ``[b, h, d, m, lanes]``: each step is one select-and-add that XLA fuses in place, with
+    no ``[m, n, d]`` term materialised and no reduction until the end (on a CPU the block
+    walk's two reductions per step cost about as much again). ``[b, m, h, d], [b, n, h,
+    d], [b, h, m, n] -> [b, m, h, d]``.
+    """
+    b, m, h, d = x.shape
+    xt = x.transpose(0, 2, 3, 1)[..., None]  # [b, h, d, m, 1]
+    counts = jnp.greater_equal if ties > 0 else jnp.greater
+
+    def step(acc, blocks):
+        yb, gb = blocks  # [b, lanes, h, d], [b, h, m, lanes]; padding has g = 0
+        yt = yb.transpose(0, 2, 3, 1)[:, :, :, None, :]  # [b, h, d, 1, lanes]
+        gb = gb[:, :, None]
+        return acc + jnp.where(counts(xt, yt), gb, -gb), None
+
+    acc = jnp.zeros((b, h, d, m, lanes), x.dtype)
+    acc, _ = jax.lax.scan(step, acc, (split_keys(y, lanes), split_scores(g, lanes)))
+    return jnp.sum(acc, axis=-1).transpose(0, 3, 1, 2)
 
 
 _l1_blocked.defvjp(_l1_fwd, _l1_bwd)
