@@ -224,8 +224,10 @@ def train(
         bool | None,
         typer.Option(
             "--stream/--no-stream",
-            help="causal-lm, mlm, rtd: read the --data file or folder from disk as it is used, "
-            "never whole (default: when it is over 256 MiB); the same splits either way.",
+            help="causal-lm, mlm, rtd, contrastive: read the --data file or folder from disk "
+            "as it is used, never whole (default: when it is over 256 MiB); the same splits "
+            "either way. Other tasks refuse it, as they refuse --whole-word-masking and "
+            "--temperature.",
         ),
     ] = None,
     whole_word_masking: Annotated[

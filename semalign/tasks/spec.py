@@ -53,6 +53,8 @@ class TaskSpec:
         depends on that row alone, the loss value is ``loss_sum / max(count, 1)`` of its
         sums, so its gradient can be accumulated over micro-batches (the CPU train
         step). Losses that compare rows within a batch (CoSENT) are left out.
+      options: the task-only options of ``semalign train`` it reads (``stream``,
+        ``whole_word_masking``, ``temperature``); another task given one refuses it.
       row_outputs: the losses whose evaluation outputs hold only arrays with rows first,
         each row's depending on that row alone, and scalars that are sums over rows; the
         CPU eval step may then run micro-batch by micro-batch
@@ -73,6 +75,7 @@ class TaskSpec:
     test_key: str | None = None
     row_sum_losses: frozenset[str] = field(default_factory=frozenset)
     row_outputs: frozenset[str] = field(default_factory=frozenset)
+    options: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)

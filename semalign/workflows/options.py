@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["inherit", "model_options", "new_plan", "parse_window", "train_config"]
+__all__ = [
+    "inherit",
+    "model_options",
+    "new_plan",
+    "parse_window",
+    "refuse_other_tasks_options",
+    "train_config",
+]
 
 
 def _value(option: Any) -> str:
@@ -104,15 +111,36 @@ def inherit(o: Mapping[str, Any], typed: set[str]) -> dict[str, Any]:
     return out
 
 
+def refuse_other_tasks_options(o: Mapping[str, Any], spec) -> None:
+    """Refuse a task-only option (``TaskSpec.options``) given to a task that ignores it.
+
+    Unset is None or False (``--no-stream`` asks for what every other task does anyway).
+
+    Raises:
+      ValueError: one line naming the option and the tasks that read it.
+    """
+    from semalign import tasks
+
+    for name in sorted({n for s in tasks.TASKS.values() for n in s.options} - spec.options):
+        if o.get(name) not in (None, False):
+            users = ", ".join(s.name for s in tasks.TASKS.values() if name in s.options)
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{flag} is an option of --task {users}, not of --task {spec.name}: leave it out"
+            )
+
+
 def new_plan(o: Mapping[str, Any]) -> dict[str, Any]:
     """``task``, ``data``, ``train`` and ``model`` of a TrainRequest for a new run.
 
     Raises:
-      ValueError / DataError: an unknown task, bad data options (one line each).
+      ValueError / DataError: an unknown task, an option of another task, bad data
+        options (one line each).
     """
     from semalign import tasks
 
     spec = tasks.get(o["task"] or tasks.DEFAULT_TASK)
+    refuse_other_tasks_options(o, spec)
     options = {
         **o,
         "task": spec.name,

@@ -27,6 +27,7 @@ SPEC = register(
         capabilities=frozenset({"generate", "inspect", "export"}),
         data_config=CorpusConfig,
         data_from_options=data_from_options,
+        options=frozenset({"stream"}),
         implementation="semalign.tasks.causal_lm.task:TASK",
     )
 )

@@ -56,6 +56,7 @@ SPEC = register(
         capabilities=frozenset({"embed"}),
         data_config=ContrastiveCorpusConfig,
         data_from_options=data_from_options,
+        options=frozenset({"stream", "temperature"}),
         implementation="semalign.tasks.contrastive.task:TASK",
     )
 )

@@ -55,6 +55,7 @@ SPEC = register(
         capabilities=frozenset({"inspect", "export"}),
         data_config=MaskedCorpusConfig,
         data_from_options=data_from_options,
+        options=frozenset({"stream", "whole_word_masking"}),
         implementation="semalign.tasks.mlm.task:TASK",
     )
 )

@@ -52,6 +52,7 @@ SPEC = register(
         capabilities=frozenset(),
         data_config=DetectionCorpusConfig,
         data_from_options=data_from_options,
+        options=frozenset({"stream", "whole_word_masking"}),
         implementation="semalign.tasks.rtd.task:TASK",
     )
 )

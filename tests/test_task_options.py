@@ -1,0 +1,64 @@
+"""Task-only options (``TaskSpec.options``): read by their tasks, refused by the others."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from semalign import tasks
+from semalign.cli import app
+from semalign.workflows.options import refuse_other_tasks_options
+
+runner = CliRunner()
+
+
+def test_every_task_only_option_is_a_train_option_some_task_reads():
+    import inspect
+
+    from semalign.api.train import train
+
+    declared = {n for spec in tasks.TASKS.values() for n in spec.options}
+    assert declared == {"stream", "whole_word_masking", "temperature"}
+    assert declared <= set(inspect.signature(train).parameters)
+
+
+@pytest.mark.parametrize(
+    ("task", "option", "value", "readers"),
+    [
+        ("classification", "temperature", 0.1, "contrastive"),
+        ("similarity", "whole_word_masking", True, "mlm, rtd"),
+        ("contrastive", "whole_word_masking", True, "mlm, rtd"),
+        ("mlm", "temperature", 0.1, "contrastive"),
+        ("classification", "stream", True, "causal-lm, mlm, rtd, contrastive"),
+    ],
+)
+def test_another_tasks_option_is_refused_in_one_line(task, option, value, readers):
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ValueError) as err:
+        refuse_other_tasks_options({option: value}, tasks.get(task))
+    line = str(err.value)
+    assert line == f"{flag} is an option of --task {readers}, not of --task {task}: leave it out"
+
+
+@pytest.mark.parametrize("task", tasks.names())
+def test_a_tasks_own_options_and_unset_ones_pass(task):
+    spec = tasks.get(task)
+    own = {"stream": True, "whole_word_masking": True, "temperature": 0.1}
+    refuse_other_tasks_options({n: v for n, v in own.items() if n in spec.options}, spec)
+    refuse_other_tasks_options({"stream": False, "whole_word_masking": False}, spec)
+    refuse_other_tasks_options({"temperature": None, "stream": None}, spec)
+
+
+def test_command_line_refuses_it_before_reading_data(tmp_path):
+    missing = tmp_path / "nowhere.csv"  # never read: the option is refused first
+    for args, said in (
+        (["train", "--temperature", "0.1"], "--temperature is an option of --task contrastive"),
+        (
+            ["pretrain", "--objective", "contrastive", "--whole-word-masking"],
+            "--whole-word-masking is an option of --task mlm, rtd, not of --task contrastive",
+        ),
+    ):
+        r = runner.invoke(app, [*args, "--data", str(missing), "--runs-dir", str(tmp_path)])
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert said in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not any(tmp_path.iterdir())
