@@ -20,8 +20,8 @@ from semalign.attention.core import (
     masked_softmax,
     padding_mask,
     row_has_keys,
-    weighted_sum,
 )
+from semalign.attention.products import query_key_dots, weighted_sum
 
 __all__ = [
     "MASK_VALUE",
@@ -38,6 +38,7 @@ __all__ = [
     "local_mask",
     "masked_softmax",
     "padding_mask",
+    "query_key_dots",
     "row_has_keys",
     "weighted_sum",
 ]

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from semalign.attention.products import weighted_sum
+
 # Masked logits get this value instead of -inf: -inf turns a fully masked row into NaN
 # (and an exported graph with it into all-NaN output).
 MASK_VALUE = -1e9
@@ -174,17 +176,6 @@ def row_has_keys(mask: jax.Array | None, q_len: int) -> jax.Array | None:
     any_key = jnp.any(mask, axis=-1)  # [b, h, q]
     any_key = jnp.broadcast_to(any_key, (*any_key.shape[:2], q_len))
     return jnp.transpose(any_key, (0, 2, 1))[..., None].astype(jnp.float32)
-
-
-def weighted_sum(weights: jax.Array, v: jax.Array) -> jax.Array:
-    """``[b, h, q, k] x [b, k, h, d] -> [b, q, h, d]``.
-
-    ``v`` goes to ``[b, h, k, d]`` first, so the product is a plain batched matmul: XLA
-    CPU laid the einsum's out ``[b, h, d, q]`` with both operands contracted on their
-    minor axes, 2.7x the time of the same-size ``q·kᵀ`` (benchmarks/README.md).
-    """
-    vh = v.astype(weights.dtype).transpose(0, 2, 1, 3)
-    return jnp.matmul(weights, vh).transpose(0, 2, 1, 3)
 
 
 def dropout_weights(weights: jax.Array, rate: float, rng: jax.Array | None) -> jax.Array:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign.attention import DotForm
+from semalign.attention import DotForm, query_key_dots
 from semalign.attention.scoring._base import Scoring
 from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
@@ -26,7 +26,7 @@ def unit(x: jax.Array) -> jax.Array:
 
 def cosine_logits(q: jax.Array, k: jax.Array, tau: jax.Array) -> jax.Array:
     """``s(i, j) = τ_h cos(q_i, k_j)`` with ``tau: [h]`` -> ``[b, h, q, k]``."""
-    return jnp.einsum("bqhd,bkhd->bhqk", unit(q), unit(k)) * tau[None, :, None, None]
+    return query_key_dots(unit(q), unit(k)) * tau[None, :, None, None]
 
 
 def clamp_tau(log_tau: jax.Array) -> jax.Array:

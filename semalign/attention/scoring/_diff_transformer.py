@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign.attention import DotForm, fused_dot_attention, masked_softmax
+from semalign.attention import DotForm, fused_dot_attention, masked_softmax, query_key_dots
 from semalign.attention.scoring._base import Scoring
 from semalign.attention.scoring._registry import BuildContext, ScoringSpec, register
 
@@ -86,8 +86,8 @@ class DiffTransformer(Scoring):
         (q1, q2), (k1, k2) = split_halves(q), split_halves(k)
         s = self._scale()
         return (
-            jnp.einsum("bqhd,bkhd->bhqk", q1, k1) * s,
-            jnp.einsum("bqhd,bkhd->bhqk", q2, k2) * s,
+            query_key_dots(q1, k1) * s,
+            query_key_dots(q2, k2) * s,
         )
 
     def logits(self, q: jax.Array, k: jax.Array) -> jax.Array:

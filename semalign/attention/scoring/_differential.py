@@ -7,7 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from semalign.attention import DotForm
+from semalign.attention import DotForm, query_key_dots
 from semalign.attention.scoring._base import FunctionScoring
 from semalign.attention.scoring._registry import ScoringSpec, register
 
@@ -26,8 +26,8 @@ def differential_logits(q: jax.Array, k: jax.Array) -> jax.Array:
 
     The product rule: ``Δ(q·k) = Δq·k + q·Δk`` summed over consecutive states.
     """
-    cur = jnp.einsum("bqhd,bkhd->bhqk", q, k)
-    prev = jnp.einsum("bqhd,bkhd->bhqk", shift_right(q), shift_right(k))
+    cur = query_key_dots(q, k)
+    prev = query_key_dots(shift_right(q), shift_right(k))
     return (cur - prev) / math.sqrt(q.shape[-1])
 
 

@@ -8,7 +8,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from semalign.attention import DotForm
+from semalign.attention import DotForm, query_key_dots
 from semalign.attention.scoring._base import FunctionScoring
 from semalign.attention.scoring._blocks import (
     SCORE_BLOCK,
@@ -28,7 +28,7 @@ def l2_logits(q: jax.Array, k: jax.Array) -> jax.Array:
     """
     qq = jnp.sum(jnp.square(q), axis=-1)  # [b, q, h]
     kk = jnp.sum(jnp.square(k), axis=-1)  # [b, k, h]
-    qk = jnp.einsum("bqhd,bkhd->bhqk", q, k)
+    qk = query_key_dots(q, k)
     sq = qq.transpose(0, 2, 1)[..., None] + kk.transpose(0, 2, 1)[:, :, None, :] - 2.0 * qk
     return -sq / math.sqrt(q.shape[-1])
 

@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from semalign.attention import DotForm
+from semalign.attention import DotForm, query_key_dots
 from semalign.attention.scoring._base import FunctionScoring, Scoring
 from semalign.attention.scoring._registry import ScoringSpec, register
 
 
 def dot_logits(q: jax.Array, k: jax.Array) -> jax.Array:
     """``s(i, j) = q_i·k_j / √d``: ``[b, q, h, d], [b, k, h, d] -> [b, h, q, k]``."""
-    return jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(q.shape[-1])
+    return query_key_dots(q, k) / math.sqrt(q.shape[-1])
 
 
 def dot_dot_form(q: jax.Array, k: jax.Array) -> DotForm:
@@ -25,7 +25,7 @@ def dot_dot_form(q: jax.Array, k: jax.Array) -> DotForm:
 
 def general_logits(q: jax.Array, k: jax.Array, w: jax.Array) -> jax.Array:
     """``s(i, j) = q_iᵀ W_h k_j`` with ``w: [h, d, d]`` -> ``[b, h, q, k]``."""
-    return jnp.einsum("bqhd,hde,bkhe->bhqk", q, w, k)
+    return query_key_dots(jnp.einsum("bqhd,hde->bqhe", q, w), k)
 
 
 class General(Scoring):
