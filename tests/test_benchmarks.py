@@ -188,6 +188,14 @@ def test_stsb_pretrained_quick(tmp_path):
     assert "test_spearman" not in row and "test" not in lever["summary"]["pretrained"]
     tuned = json.loads((shot / "r" / "pretrained-seed0" / "config.json").read_text())
     assert tuned["train"]["encoder_lr_scale"] == 0.1
+    # A screen never reads sts-test: its run's own test line is sts-dev evaluated again.
+    log = (shot / "r" / "pretrained-seed0" / "metrics.jsonl").read_text().splitlines()
+    log = [json.loads(x) for x in log]
+    (test,) = [r for r in log if r["split"] == "test"]
+    (kept,) = [r for r in log if r["split"] == "validation" and r["epoch"] == test["epoch"]]
+    assert test["count"] == kept["val_count"]
+    assert test["spearman_cosine"] == pytest.approx(kept["val_spearman_cosine"], abs=1e-6)
+    assert lever["lexical_baseline"]["test_spearman"] is None
     assert tuned["init_from"]["run"] == mlm["run"]
     run_quick("stsb.py", shot, "--diagnose", f"{mlm['run']},{shot / 'r' / 'pretrained-seed0'}")
     trunks = json.loads((shot / "stsb_pretrained_diagnosis.json").read_text())["rows"]
