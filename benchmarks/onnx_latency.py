@@ -111,6 +111,50 @@ def classifier(scoring: str, args):
     return model, jax_probs
 
 
+def checked_calls(scoring: str, sessions: dict, ids, mask, jax_probs) -> dict:
+    """``{"jax": ..., name: ...}``: one call of JAX's probabilities and of each session.
+
+    Each session's probabilities are checked against JAX's first; a difference of 1e-4 or
+    more stops the script with one line.
+    """
+    feed = {"input_ids": ids, "attention_mask": mask}
+    ref = np.asarray(jax_probs(ids, mask))
+    fns = {"jax": lambda: jax_probs(ids, mask).block_until_ready()}
+    for name, sess in sessions.items():
+        diff = float(np.max(np.abs(sess.run(["probabilities"], feed)[0] - ref)))
+        if not diff < 1e-4:
+            raise SystemExit(f"{scoring} {name}: onnxruntime differs from JAX by {diff:.3g}")
+        fns[name] = lambda sess=sess: sess.run(["probabilities"], feed)
+    return fns
+
+
+def interleaved(fns: dict, args) -> tuple[dict[str, list[float]], list[float], list[str]]:
+    """Warm every call up, then time ``args.rounds`` rounds of ``args.reps`` calls each.
+
+    Rounds interleave the calls, so a load spike hits every one of them. Returns the
+    seconds of each call by name, and the 1-minute load and UTC time before and after.
+    """
+    for fn in fns.values():  # warm-up, not timed
+        for _ in range(args.warmup):
+            fn()
+    load, utc = [os.getloadavg()[0]], [time.strftime("%H:%M:%S", time.gmtime())]
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(args.rounds):
+        for name, fn in fns.items():
+            for _ in range(args.reps):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    load.append(os.getloadavg()[0])
+    utc.append(time.strftime("%H:%M:%S", time.gmtime()))
+    return times, load, utc
+
+
+def round_medians(ts: list[float], reps: int) -> list[float]:
+    """The median of each round's ``reps`` calls."""
+    return [statistics.median(ts[i : i + reps]) for i in range(0, len(ts), reps)]
+
+
 def bench_scoring(scoring: str, args) -> dict:
     import onnxruntime as ort
 
@@ -166,38 +210,15 @@ def bench_scoring(scoring: str, args) -> dict:
     rows = []
     for batch in args.batches:
         ids, mask = _inputs(batch, args.seq, args.vocab, rng)
-        feed = {"input_ids": ids, "attention_mask": mask}
-        ref = np.asarray(jax_probs(ids, mask))
-        fns = {"jax": lambda ids=ids, mask=mask: jax_probs(ids, mask).block_until_ready()}
-        for name, sess in variants.items():
-            got = sess.run(["probabilities"], feed)[0]
-            diff = float(np.max(np.abs(got - ref)))
-            if not diff < 1e-4:
-                raise SystemExit(f"{scoring} {name}: onnxruntime differs from JAX by {diff:.3g}")
-            fns[name] = lambda sess=sess, feed=feed: sess.run(["probabilities"], feed)
-        for fn in fns.values():  # warm-up, not timed
-            for _ in range(args.warmup):
-                fn()
-        load = [os.getloadavg()[0]]  # 1-minute load average before and after the timing
-        times: dict[str, list[float]] = {name: [] for name in fns}
-        for _ in range(args.rounds):  # interleaved rounds: a load spike hits every variant
-            for name, fn in fns.items():
-                for _ in range(args.reps):
-                    t = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t)
-        load.append(os.getloadavg()[0])
+        fns = checked_calls(scoring, variants, ids, mask, jax_probs)
+        times, load, _ = interleaved(fns, args)
         med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
         best = {name: min(ts) * 1e3 for name, ts in times.items()}
-
-        def round_medians(ts: list[float]) -> list[float]:
-            return [statistics.median(ts[i : i + args.reps]) for i in range(0, len(ts), args.reps)]
-
         # Each round's median over JAX's in the same round: the steadiest figure under load.
-        jax_rounds = round_medians(times["jax"])
+        jax_rounds = round_medians(times["jax"], args.reps)
         per_round = {
             n: statistics.median(
-                [a / b for a, b in zip(round_medians(times[n]), jax_rounds, strict=True)]
+                [a / b for a, b in zip(round_medians(times[n], args.reps), jax_rounds, strict=True)]
             )
             for n in variants
         }

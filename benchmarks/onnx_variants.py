@@ -40,14 +40,13 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
-from onnx_latency import _inputs, classifier  # noqa: E402
+from onnx_latency import _inputs, checked_calls, classifier, interleaved, round_medians  # noqa: E402
 
 #: Spin durations tried (``session.intra_op.spin_duration_us`` with spinning on): idle
 #: intra-op threads busy-wait this long for the next parallel section, then sleep.
@@ -292,14 +291,7 @@ def bench_scoring(scoring: str, args) -> list[dict]:
     rows = []
     for batch in args.batches:
         ids, mask = _inputs(batch, args.seq, args.vocab, rng)
-        feed = {"input_ids": ids, "attention_mask": mask}
-        ref = np.asarray(jax_probs(ids, mask))
-        fns = {"jax": lambda ids=ids, mask=mask: jax_probs(ids, mask).block_until_ready()}
-        for name, sess in sessions.items():
-            diff = float(np.max(np.abs(sess.run(["probabilities"], feed)[0] - ref)))
-            if not diff < 1e-4:
-                raise SystemExit(f"{scoring} {name}: onnxruntime differs from JAX by {diff:.3g}")
-            fns[name] = lambda sess=sess, feed=feed: sess.run(["probabilities"], feed)
+        fns = checked_calls(scoring, sessions, ids, mask, jax_probs)
         if scoring == "l1" and wanted("l1/min-floor"):
             fns["l1/min-floor"] = min_floor(
                 batch, args.heads, args.dim // args.heads, args.seq, args.threads
@@ -309,24 +301,8 @@ def bench_scoring(scoring: str, args) -> list[dict]:
 
 
 def _timed(scoring: str, batch: int, fns: dict, args) -> dict:
-    for fn in fns.values():  # warm-up, not timed
-        for _ in range(args.warmup):
-            fn()
-    load, utc = [os.getloadavg()[0]], [time.strftime("%H:%M:%S", time.gmtime())]
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(args.rounds):  # interleaved rounds: a load spike hits every variant
-        for name, fn in fns.items():
-            for _ in range(args.reps):
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-    load.append(os.getloadavg()[0])
-    utc.append(time.strftime("%H:%M:%S", time.gmtime()))
-
-    def rounds(ts: list[float]) -> list[float]:
-        return [statistics.median(ts[i : i + args.reps]) for i in range(0, len(ts), args.reps)]
-
-    jax_rounds = rounds(times["jax"])
+    times, load, utc = interleaved(fns, args)
+    jax_rounds = round_medians(times["jax"], args.reps)
     jax_med, jax_best = statistics.median(times["jax"]), min(times["jax"])
     row: dict = {"scoring": scoring, "batch": batch, "seq": args.seq, "load": load, "utc": utc}
     row["ms"] = {
@@ -337,7 +313,7 @@ def _timed(scoring: str, batch: int, fns: dict, args) -> dict:
             "median": statistics.median(t) / jax_med,
             "best": min(t) / jax_best,
             "per_round": statistics.median(
-                [a / b for a, b in zip(rounds(t), jax_rounds, strict=True)]
+                [a / b for a, b in zip(round_medians(t, args.reps), jax_rounds, strict=True)]
             ),
         }
         for n, t in times.items()

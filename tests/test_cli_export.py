@@ -155,31 +155,29 @@ def test_predict_bad_input(run, tmp_path):
     one_line_error(r, "no text file at")
 
 
-def test_benchmark_quick_runs():
-    script = ROOT / "benchmarks" / "onnx_latency.py"
+def quick_run(script: str) -> str:
+    """``benchmarks/<script> --quick --no-save``: its stdout, once it exited 0."""
     out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--no-save"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--no-save"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "onnxruntime / JAX latency ratio (median)" in out.stdout
-    assert "batch   4" in out.stdout and "model-graph/daz" in out.stdout
+    return out.stdout
+
+
+def test_benchmark_quick_runs():
+    stdout = quick_run("onnx_latency.py")
+    assert "onnxruntime / JAX latency ratio (median)" in stdout
+    assert "batch   4" in stdout and "model-graph/daz" in stdout
 
 
 def test_variants_benchmark_quick_runs():
     """benchmarks/onnx_variants.py: every variant converts and matches JAX before timing."""
-    script = ROOT / "benchmarks" / "onnx_variants.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--no-save"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    stdout = quick_run("onnx_variants.py")
     for name in ("l1/per-coordinate", "l1/folded-sums", "l1/2-heads", "l1/min-floor", "chunk=2"):
-        assert f"  {name} " in out.stdout
+        assert f"  {name} " in stdout
 
 
 def test_embed_backends_agree_on_a_classifier_exported_with_its_embedding(run):
