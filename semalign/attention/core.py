@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from semalign.attention.dropout import inverted_dropout
 from semalign.attention.products import weighted_sum
 
 # Masked logits get this value instead of -inf: -inf turns a fully masked row into NaN
@@ -185,8 +186,7 @@ def dropout_weights(weights: jax.Array, rate: float, rng: jax.Array | None) -> j
     """Inverted dropout on attention weights; identity when ``rate == 0`` or no rng."""
     if rate <= 0.0 or rng is None:
         return weights
-    keep = jax.random.bernoulli(rng, 1.0 - rate, weights.shape)
-    return jnp.where(keep, weights / (1.0 - rate), 0.0).astype(weights.dtype)
+    return inverted_dropout(weights, rate, rng)
 
 
 @struct.dataclass

@@ -16,6 +16,7 @@ from flax import nnx
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
+from semalign.nn.dropout import Dropout
 from semalign.nn.layers import EncoderBlock, axes, layer_norm
 from semalign.nn.ngrams import bigram_ids
 from semalign.nn.pooling import POOLINGS
@@ -93,7 +94,7 @@ class Encoder(nnx.Module):
             else None
         )
         self.positions = build_positions(config.positions, config.max_len, config.dim, rngs=rngs)
-        self.embed_dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.embed_dropout = Dropout(config.dropout, rngs=rngs)
         self.blocks = nnx.List(
             [
                 EncoderBlock(

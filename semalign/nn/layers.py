@@ -8,6 +8,7 @@ from flax import nnx
 
 from semalign.attention import Capture, attend, build_mask, scoring
 from semalign.config import AttentionConfig
+from semalign.nn.dropout import Dropout
 
 
 def axes(*names: str) -> dict:
@@ -259,7 +260,7 @@ class MLP(nnx.Module):
     def __init__(self, dim: int, hidden: int, *, dropout: float, dtype, rngs: nnx.Rngs):
         self.up = dense(dim, hidden, "embed", "mlp", dtype=dtype, rngs=rngs)
         self.down = dense(hidden, dim, "mlp", "embed", dtype=dtype, rngs=rngs)
-        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        self.dropout = Dropout(dropout, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:  # noqa: D102
         return self.down(self.dropout(jax.nn.gelu(self.up(x))))
@@ -296,11 +297,11 @@ class EncoderBlock(nnx.Module):
         self.attn = MultiHeadAttention(
             dim, attention, layer_index=layer_index, num_layers=num_layers, dtype=dtype, rngs=rngs
         )
-        self.attn_dropout = nnx.Dropout(dropout, rngs=rngs)
+        self.attn_dropout = Dropout(dropout, rngs=rngs)
         if mlp_ratio > 0:
             self.mlp_norm = layer_norm(dim, dtype=dtype, rngs=rngs)
             self.mlp = MLP(dim, mlp_ratio * dim, dropout=dropout, dtype=dtype, rngs=rngs)
-            self.mlp_dropout = nnx.Dropout(dropout, rngs=rngs)
+            self.mlp_dropout = Dropout(dropout, rngs=rngs)
         else:
             self.mlp = None
 

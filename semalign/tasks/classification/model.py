@@ -8,6 +8,7 @@ from flax import nnx, struct
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
+from semalign.nn.dropout import Dropout
 from semalign.nn.encoder import Encoder
 from semalign.nn.heads import linear_head
 from semalign.nn.pooling import build_pooling
@@ -55,7 +56,7 @@ class Classifier(nnx.Module):
         # Built in 0.1.0's order (trunk, pool, head) so one seed gives the same weights.
         self.encoder = Encoder(config, rngs=rngs)
         self.pool = build_pooling(config.pooling, config.dim, rngs=rngs)
-        self.head_dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.head_dropout = Dropout(config.dropout, rngs=rngs)
         self.head = linear_head(config.dim, config.num_classes, rngs=rngs)
 
     def __call__(

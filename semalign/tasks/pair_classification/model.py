@@ -16,6 +16,7 @@ from flax import nnx, struct
 
 from semalign.attention import Capture
 from semalign.config import ModelConfig
+from semalign.nn.dropout import Dropout
 from semalign.nn.encoder import Encoder
 from semalign.nn.heads import linear_head
 from semalign.nn.layers import MultiHeadAttention, layer_norm
@@ -66,8 +67,8 @@ class PairClassifier(nnx.Module):
             dtype=dtype,
             rngs=rngs,
         )
-        self.cross_dropout = nnx.Dropout(config.dropout, rngs=rngs)
-        self.head_dropout = nnx.Dropout(config.dropout, rngs=rngs)
+        self.cross_dropout = Dropout(config.dropout, rngs=rngs)
+        self.head_dropout = Dropout(config.dropout, rngs=rngs)
         self.head = linear_head(4 * config.dim, config.num_classes, rngs=rngs)
 
     def __call__(
