@@ -221,6 +221,60 @@ def state_shardings(state: Any, mesh) -> Any:
     return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
+#: Parameters of at least this many elements get the row-split update on a micro-batched
+#: ``data`` mesh (:func:`splits_rows`).
+ROW_SPLIT_MIN_SIZE = 1 << 16
+
+
+def splits_rows(shape: Sequence[int], devices: int) -> bool:
+    """Whether a parameter of ``shape`` is updated row-split over ``devices`` data devices.
+
+    Its summed gradient is reduce-scattered by rows instead of all-reduced, each device
+    holds and updates its rows' optimizer moments, and the new rows are gathered: the
+    same update, but no device computes the whole of it. Only large arrays whose rows
+    divide evenly: the 20,000-row embedding's update was the step's largest fixed cost,
+    made whole by every device (benchmarks/README.md).
+
+    Args:
+      shape: the parameter's shape.
+      devices: size of the ``data`` axis.
+    """
+    size = 1
+    for n in shape:
+        size *= n
+    return (
+        devices > 1 and len(shape) >= 1 and shape[0] % devices == 0 and size >= (ROW_SPLIT_MIN_SIZE)
+    )
+
+
+def row_split_moments(shardings: Any, opt_state: Any, mesh) -> Any:
+    """``shardings`` of an optimizer state with :func:`splits_rows` leaves split over ``data``.
+
+    Args:
+      shardings: :func:`state_shardings` of ``opt_state``.
+      opt_state: an NNX optimizer state (moments shaped like their parameters).
+      mesh: the ``("data", "model")`` mesh.
+
+    Returns:
+      The same tree, :func:`splits_rows` leaves ``P("data")``. The micro-batched step
+      runs on a mesh whose ``model`` axis is 1, so no leaf was split before.
+    """
+    import jax
+    import numpy as np
+    from flax import nnx
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    devices = int(mesh.shape[DATA])
+
+    def one(where, var):
+        shape = np.shape(var[...] if isinstance(var, nnx.Variable) else var)
+        if not splits_rows(shape, devices):
+            return where
+        return NamedSharding(mesh, PartitionSpec(DATA))
+
+    return jax.tree.map(one, shardings, opt_state)
+
+
 def batch_sharding(mesh):
     """Leading (batch) axis split over ``data``."""
     from jax.sharding import NamedSharding, PartitionSpec

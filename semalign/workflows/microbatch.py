@@ -11,6 +11,10 @@ accumulated: the micro-batches' ``loss_sum`` gradients are summed (over the scan
 over the devices) and divided by the batch's ``count`` once, which is the gradient of
 the whole batch's loss, so the update is the plain step's up to float rounding.
 
+Over several ``data`` devices, a large parameter's summed gradient is reduce-scattered by
+rows instead of all-reduced (:func:`semalign.sharding.splits_rows`): each device then
+updates only its rows' optimizer moments, and the new rows are gathered.
+
 Dropout: micro-batch ``g`` (counted over the whole batch, device by device, so the draws
 do not depend on how many devices share the rows) draws its masks from the model's random
 streams with each key folded with ``g`` (``fold_in(key, g)``) and the stream's counter as
@@ -147,7 +151,8 @@ def accumulate(
 
     Returns:
       ``(grads, sums)``: the gradient of the batch's summed ``loss_sum`` with respect to
-      the parameters (an ``nnx.State`` like ``nnx.grad``'s), and the batch's summed sums.
+      the parameters (an ``nnx.State`` like ``nnx.grad``'s; on a mesh a row-split
+      parameter's comes split by rows over ``data``), and the batch's summed sums.
     """
     from semalign import sharding
 
@@ -188,7 +193,8 @@ def accumulate(
         # Counters as after one forward pass (every micro-batch advanced them alike); keys kept.
         after = jax.tree.map(lambda old, new: old if _is_key(old) else new, rest, after)
         if devices > 1:
-            grads, sums = jax.lax.psum((grads, sums), sharding.DATA)
+            grads = jax.tree.map(lambda g: _reduce(g, devices), grads)
+            sums = jax.lax.psum(sums, sharding.DATA)
         return grads, sums, after
 
     if devices > 1:
@@ -199,12 +205,33 @@ def accumulate(
             local,
             mesh=mesh,
             in_specs=(rep, rep, PartitionSpec(sharding.DATA)),
-            out_specs=(rep, rep, rep),
+            # Row-split gradients come out split by rows (the optimizer updates them so).
+            out_specs=(
+                jax.tree.map(
+                    lambda p: (
+                        PartitionSpec(sharding.DATA)
+                        if sharding.splits_rows(p.shape, devices)
+                        else rep
+                    ),
+                    params,
+                ),
+                rep,
+                rep,
+            ),
             check_vma=False,
         )
     grads, sums, after = local(params, rest, batch)
     nnx.update(model, after)
     return grads, sums
+
+
+def _reduce(g: jax.Array, devices: int) -> jax.Array:
+    """``g`` summed over the ``data`` devices: whole, or its rows split when it splits rows."""
+    from semalign import sharding
+
+    if sharding.splits_rows(g.shape, devices):
+        return jax.lax.psum_scatter(g, sharding.DATA, scatter_dimension=0, tiled=True)
+    return jax.lax.psum(g, sharding.DATA)
 
 
 def map_rows(

@@ -139,6 +139,10 @@ class Steps:
         from semalign import sharding
 
         state_sh = sharding.state_shardings(self.state, mesh)
+        if micro_batch and opt_state is not None:
+            # The accumulated gradient of a large parameter comes split by rows
+            # (``sharding.splits_rows``): its moments are held and updated so.
+            state_sh = (state_sh[0], sharding.row_split_moments(state_sh[1], opt_state, mesh))
         self.state = _put(self.state, state_sh)
         rows, rep = sharding.batch_sharding(mesh), sharding.replicated(mesh)
         # ``rows`` is a prefix of any batch structure: every array is split by rows.
