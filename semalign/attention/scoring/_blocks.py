@@ -104,10 +104,12 @@ def sum_by_coordinate(
 SCORE_BLOCK = 8
 
 #: Elements of one block's ``[b, q, block, h, d]`` term: blocks of keys are cut to about
-#: this (2 MiB of float32, cache-sized), at least 8 keys and at most the configured block.
-#: Measured on a 2-core Xeon at ``[2, 128, ·, 4, 64]``: blocks of 8 keys made l1's
-#: backward ~10x faster than one block of 128.
-BLOCK_ELEMENTS = 1 << 19
+#: this (512 KiB of float32: the backward holds a few such terms, in a 2 MiB L2), at least
+#: 8 keys and at most the configured block. Measured on a 2-core Xeon: at
+#: ``[2, 128, ·, 4, 64]`` blocks of 8 keys made l1's backward ~10x faster than one block
+#: of 128; in the micro-batched train step (``[2, 250, ·, 4, 16]``) ``additive`` with 8 keys
+#: instead of 2¹⁹ elements' 16 was 1.19x faster (benchmarks/README.md).
+BLOCK_ELEMENTS = 1 << 17
 
 
 def cache_block(block: int, per_key: int) -> int:
