@@ -9,6 +9,8 @@ stage cost on this CPU?
     python benchmarks/pretraining.py --fresh              # re-measure rows already saved
     python benchmarks/pretraining.py --pretrain-task rtd  # ELECTRA's objective instead
     python benchmarks/pretraining.py --pretrain-task contrastive --pretrain-dropout 0.3  # SimCSE
+    python benchmarks/pretraining.py --preset imdb-default --mlm-epochs 8 --screen 1.0,0.3
+    python benchmarks/pretraining.py --preset imdb-default --mlm-epochs 8 --encoder-lr-scale 0.3
 
 Protocol (issue 13):
 
@@ -31,12 +33,30 @@ epoch is the one with the lowest validation objective) and writes
 ``results/pretraining_rtd[_<tag>].json``; ``--no-scratch`` leaves the scratch arm out (it
 does not depend on the pretraining: compare with ``results/pretraining.json``'s).
 
-Writes ``results/pretraining[_rtd][_<tag>].json``.
+``--preset imdb-default`` is the IMDB protocol with the default classifier's trunk and
+training (``semalign train``'s defaults: 20k WordPiece, 512 tokens, width 64, 4 heads, 1
+block, MLP x2, learned positions, dropout 0.3, 3 epochs, batch 32, lr 1e-3), so the scratch
+arm is ``semalign train --seed S`` on split seed 0 (every arm keeps the pretraining's split:
+a classifier split another way would test on reviews the trunk was pretrained on). The
+pretraining runs at the full 512 tokens, so every learned position is trained, with
+dropout 0.1 (BERT's), batch 64 and lr 2e-3; size ``--mlm-epochs`` from a measured epoch.
+
+``--encoder-lr-scale X`` fine-tunes the pretrained trunk at X times the head's learning
+rate (the scratch arm never: its trunk is not pretrained). ``--screen 1.0,0.3`` chooses it
+on validation only: seed 0, the fine-tuned arm once per scale, and each run's
+end-of-training "test" evaluation is of the validation split again (the test split is
+swapped out in-process), so no test figure of a screen exists; its rows go to
+``results/<name>_screen.json`` without test fields. The pretraining run is shared with the
+finals (same ``--runs-dir`` and settings).
+
+Writes ``results/pretraining[_rtd][_<tag>][_screen].json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import statistics
@@ -65,6 +85,29 @@ QUICK = {
     "pretrain": {"epochs": 1, "batch_size": 128, "lr": 3e-3, "patience": 0, "seed": 0},
     "classify": {"epochs": 1, "batch_size": 128, "lr": 3e-3, "patience": 0},
     "seeds": [0],
+}
+#: ``--preset``: whole settings for another corpus.
+PRESETS = {
+    # The default classifier (``semalign train`` with no options) is the trunk and the
+    # scratch arm; the MLM trains all 512 learned positions.
+    "imdb-default": {
+        "dataset": "imdb",
+        "data": {"vocab_size": 20_000, "max_len": 512, "max_buckets": 8},
+        "model": {"dim": 64, "layers": 1, "mlp_ratio": 2, "dropout": 0.3},
+        "heads": 4,
+        "scoring": "dot",
+        "pretrain_model": {"dropout": 0.1},
+        "pretrain": {"epochs": 8, "batch_size": 64, "lr": 2e-3, "patience": 0, "seed": 0},
+        "classify": {"epochs": 3, "batch_size": 32, "lr": 1e-3, "patience": 2},
+        "seeds": [0, 1, 2],
+    },
+}
+#: The settings each stage's runs depend on are those not named here: a saved row is kept
+#: when they match (a new fine-tuning setting reuses the pretraining and the scratch arm).
+_IGNORED_BY = {
+    "pretrain": {"classify", "finetune", "seeds"},
+    "scratch": {"pretrain", "pretrain_model", "pretrain_task", "finetune", "seeds"},
+    "finetuned": {"seeds"},
 }
 
 
@@ -157,8 +200,49 @@ def pretrain(settings: dict, runs_dir: Path, task: str = "mlm") -> dict:
     }
 
 
-def classify(settings: dict, runs_dir: Path, seed: int, init_from: str | None) -> dict:
-    """Stage 2: one classifier, fine-tuned from the MLM trunk or from scratch."""
+@contextlib.contextmanager
+def validation_as_test():
+    """Within: the classification task's test split is its validation split.
+
+    ``--screen`` trains inside it, so a run's end-of-training "test" evaluation (and its
+    ``metrics.jsonl`` test line) is of validation again: the test reviews are never
+    evaluated while a setting is chosen.
+    """
+    from semalign import tasks
+
+    task = tasks.get("classification").load()
+    load = task.load_splits
+
+    def swapped(data):
+        splits = load(data)
+        return dataclasses.replace(splits, test=splits.validation)
+
+    task.load_splits = swapped
+    try:
+        yield
+    finally:
+        del task.load_splits  # the class's method again
+
+
+def classify(
+    settings: dict,
+    runs_dir: Path,
+    seed: int,
+    init_from: str | None,
+    *,
+    encoder_lr_scale: float = 1.0,
+    name: str | None = None,
+) -> dict:
+    """Stage 2: one classifier, fine-tuned from the MLM trunk or from scratch.
+
+    Args:
+      settings: the benchmark's settings.
+      runs_dir: parent folder of the runs.
+      seed: the classifier's seed (init, dropout, shuffling; the split stays seed 0's).
+      init_from: the pretraining run to fine-tune from; None: from scratch.
+      encoder_lr_scale: the trunk's learning rate over the head's.
+      name: the run folder's name; None: ``<arm>-seed<seed>``.
+    """
     from semalign.config import DataConfig, TrainConfig
     from semalign.tracking import read_metrics
     from semalign.workflows.train import TrainRequest, train
@@ -169,10 +253,10 @@ def classify(settings: dict, runs_dir: Path, seed: int, init_from: str | None) -
         TrainRequest(
             task="classification",
             data=DataConfig(dataset=settings["dataset"], **settings["data"]),
-            train=TrainConfig(**settings["classify"], seed=seed),
+            train=TrainConfig(**settings["classify"], seed=seed, encoder_lr_scale=encoder_lr_scale),
             model=_model(settings),
             runs_dir=str(runs_dir),
-            name=f"{arm}-seed{seed}",
+            name=name or f"{arm}-seed{seed}",
             overwrite=True,
             tensorboard=False,
             init_from=init_from,
@@ -182,11 +266,34 @@ def classify(settings: dict, runs_dir: Path, seed: int, init_from: str | None) -
     return {
         "stage": arm,
         "seed": seed,
+        **({"encoder_lr_scale": encoder_lr_scale} if init_from else {}),
         "test_accuracy": result.test.accuracy,
         "val_accuracy": result.validation.accuracy,
         "val_accuracy_by_epoch": [r["val_accuracy"] for r in val],
         **_stage(result, c0, w0),
     }
+
+
+def screen(settings: dict, runs_dir: Path, mlm_run: str, scales: list[float]) -> list[dict]:
+    """Seed 0 fine-tuned at each trunk learning-rate scale, read on validation only.
+
+    Returns:
+      One row per scale, without test fields (:func:`validation_as_test`).
+    """
+    rows = []
+    with validation_as_test():
+        for scale in scales:
+            row = classify(
+                settings, runs_dir, 0, mlm_run, encoder_lr_scale=scale, name=f"screen-scale{scale}"
+            )
+            rows.append({k: v for k, v in row.items() if not k.startswith("test_")})
+            print(
+                f"screen: encoder-lr-scale {scale}: validation accuracy "
+                f"{100 * row['val_accuracy']:.2f} % (epoch {row['best_epoch']}), "
+                f"{row['wall_seconds']:.0f} s (load {row['load_average'][0]:.1f})",
+                flush=True,
+            )
+    return rows
 
 
 def summary(rows: list[dict]) -> dict:
@@ -208,19 +315,30 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
+def _depends(settings: dict, stage: str) -> dict:
+    """The settings ``stage``'s runs depend on."""
+    return {k: v for k, v in settings.items() if k not in _IGNORED_BY.get(stage, ())}
+
+
 def saved_rows(name: str, settings: dict) -> list[dict]:
-    """Rows saved before at the same settings (else none)."""
+    """Rows saved before whose stage's settings are the same as now (else none)."""
     path = _common.RESULTS / f"{name}.json"
     if not path.exists():
         return []
     old = json.loads(path.read_text())
-    return list(old.get("rows", [])) if old.get("settings") == settings else []
+    before = old.get("settings") or {}
+    return [
+        r
+        for r in old.get("rows", [])
+        if _depends(before, r["stage"]) == _depends(settings, r["stage"])
+    ]
 
 
 def main() -> None:
     """Run the protocol and save the results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="whole settings for another corpus")
     p.add_argument("--dataset", choices=("rotten-tomatoes", "imdb"))
     p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (a lever)")
     p.add_argument("--dim", type=int, help="trunk width (a lever)")
@@ -238,10 +356,20 @@ def main() -> None:
         "--pretrain-dropout", type=float, help="the pretraining run's dropout (SimCSE: 0.3)"
     )
     p.add_argument("--no-scratch", action="store_true", help="leave the scratch arm out")
+    p.add_argument(
+        "--encoder-lr-scale", type=float, help="the fine-tuned trunk's lr over the head's"
+    )
+    p.add_argument(
+        "--screen",
+        help="comma-separated encoder-lr-scales: seed 0 fine-tuned at each, validation only",
+    )
     a = p.parse_args()
+    if a.quick and a.preset:
+        raise SystemExit("--quick has its own tiny settings: leave --preset out")
     if a.results_dir:
         _common.RESULTS = Path(a.results_dir)
-    settings = json.loads(json.dumps(QUICK if a.quick else SETTINGS))
+    base = QUICK if a.quick else PRESETS[a.preset] if a.preset else SETTINGS
+    settings = json.loads(json.dumps(base))
     if a.dataset:
         settings["dataset"] = a.dataset
     for key, group, value in (
@@ -263,7 +391,11 @@ def main() -> None:
         settings["pretrain_task"] = task
     if a.pretrain_dropout is not None:  # the pretraining's only: fine-tunes keep the model's
         settings["pretrain_model"] = {"dropout": a.pretrain_dropout}
+    scale = 1.0 if a.encoder_lr_scale is None else a.encoder_lr_scale
+    if scale != 1.0:  # absent at 1.0, so results saved before the option still match
+        settings["finetune"] = {"encoder_lr_scale": scale}
     name = "pretraining" + ("_quick" if a.quick else "") + (f"_{task}" if task != "mlm" else "")
+    name += f"_{a.preset.split('-')[0]}" if a.preset else ""
     name += f"_{a.tag}" if a.tag else ""
     arms = (("finetuned", True),) if a.no_scratch else (("finetuned", True), ("scratch", False))
     runs_dir = Path(a.runs_dir) / name
@@ -300,11 +432,28 @@ def main() -> None:
         f"{mlm['wall_seconds']:.0f} s (load {mlm['load_average'][0]:.1f})",
         flush=True,
     )
+    if a.screen:
+        scales = [float(x) for x in a.screen.split(",")]
+        picked = screen(settings, runs_dir, mlm["run"], scales)
+        best = max(picked, key=lambda r: r["val_accuracy"])
+        path = save(
+            f"{name}_screen",
+            {
+                "settings": _depends(settings, "pretrain"),
+                "classify": settings["classify"],
+                "pretrain_run": mlm["run"],
+                "rows": picked,
+                "chosen_on_validation": best["encoder_lr_scale"],
+            },
+        )
+        print(json.dumps({"saved": str(path), "chosen": best["encoder_lr_scale"]}))
+        return
     for seed in settings["seeds"]:
         for arm, pretrained in arms:
             if have(arm, seed) is None:
                 init = mlm["run"] if pretrained else None
-                rows.append(classify(settings, runs_dir, seed, init))
+                lr_scale = scale if pretrained else 1.0
+                rows.append(classify(settings, runs_dir, seed, init, encoder_lr_scale=lr_scale))
                 write()
             r = have(arm, seed)
             print(
