@@ -334,6 +334,17 @@ def saved_rows(name: str, settings: dict) -> list[dict]:
     ]
 
 
+def _scales(text: str) -> list[float]:
+    """``--screen``'s value: comma-separated positive learning-rate scales."""
+    try:
+        scales = [float(x) for x in text.split(",")]
+    except ValueError:
+        scales = []
+    if not scales or any(x <= 0 for x in scales):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive numbers such as 1.0,0.3")
+    return scales
+
+
 def main() -> None:
     """Run the protocol and save the results."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -361,6 +372,7 @@ def main() -> None:
     )
     p.add_argument(
         "--screen",
+        type=_scales,
         help="comma-separated encoder-lr-scales: seed 0 fine-tuned at each, validation only",
     )
     a = p.parse_args()
@@ -433,8 +445,7 @@ def main() -> None:
         flush=True,
     )
     if a.screen:
-        scales = [float(x) for x in a.screen.split(",")]
-        picked = screen(settings, runs_dir, mlm["run"], scales)
+        picked = screen(settings, runs_dir, mlm["run"], a.screen)
         best = max(picked, key=lambda r: r["val_accuracy"])
         path = save(
             f"{name}_screen",

@@ -10,6 +10,7 @@ same code runs on one CPU (a 1×1 mesh), on GPUs and on TPU slices (after
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -239,11 +240,11 @@ def splits_rows(shape: Sequence[int], devices: int) -> bool:
       shape: the parameter's shape.
       devices: size of the ``data`` axis.
     """
-    size = 1
-    for n in shape:
-        size *= n
     return (
-        devices > 1 and len(shape) >= 1 and shape[0] % devices == 0 and size >= (ROW_SPLIT_MIN_SIZE)
+        devices > 1
+        and len(shape) >= 1
+        and shape[0] % devices == 0
+        and math.prod(shape) >= ROW_SPLIT_MIN_SIZE
     )
 
 
