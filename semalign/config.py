@@ -23,6 +23,16 @@ def parse_scorings(scoring: str | tuple[str, ...] | list[str]) -> tuple[str, ...
     return names
 
 
+def split_seed_option(options: Mapping[str, Any]) -> int:
+    """The split seed ``semalign train``'s options ask for: ``--split-seed``, else ``--seed``.
+
+    One ``--seed`` seeds everything by default; ``--split-seed`` fixes the split while
+    the seeds of init, dropout and shuffling vary (several seeds on one split).
+    """
+    given = options.get("split_seed")
+    return options["seed"] if given is None else given
+
+
 def check_tokenization(vocab_size: int, max_len: int, max_buckets: int) -> None:
     """Validate the tokenization fields shared by single-text and pair data configs.
 

@@ -317,10 +317,37 @@ def test_a_trunk_that_does_not_fit_is_refused_in_one_line(runs):
         assert names in r.output and "Traceback" not in r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
     # The source's own texts split with another seed: pretrained texts would be tested on.
-    args = ["train", "--data", str(root / "corpus.txt"), "--seed", "1", *base[3:]]
+    args = ["train", "--data", str(root / "corpus.txt"), "--split-seed", "1", *base[3:]]
     r = runner.invoke(app, args)
     assert r.exit_code == 2 and "split seed 0; this run splits it with seed 1" in r.output
+    assert "pass --split-seed 0" in r.output
     assert not (root / "runs" / "refused").exists()
+
+
+def test_another_seed_fine_tunes_on_the_sources_split(runs):
+    # --seed alone varies init, dropout and shuffling; the split seed comes from the source.
+    from semalign.workflows.options import inherit, new_plan
+
+    root = runs["root"]
+    typed = {"data": str(root / "corpus.txt"), "seed": 1, "init_from": str(runs["full"].run)}
+    options = {**_train_defaults(), **typed}
+    plan = new_plan(inherit(options, set(typed)))
+    assert plan["train"].seed == 1 and plan["data"].split_seed == 0
+    plan = new_plan(inherit({**options, "split_seed": 2}, {*typed, "split_seed"}))
+    assert plan["train"].seed == 1 and plan["data"].split_seed == 2
+    # Without --init-from one --seed seeds the split too, as before --split-seed existed.
+    plan = new_plan({**_train_defaults(), "data": str(root / "corpus.txt"), "seed": 4})
+    assert plan["train"].seed == 4 and plan["data"].split_seed == 4
+
+
+def _train_defaults() -> dict:
+    import inspect
+
+    from semalign.cli.train import train as cli_train
+
+    options = {n: p.default for n, p in inspect.signature(cli_train).parameters.items()}
+    del options["ctx"]
+    return {**options, "task": "classification"}
 
 
 def test_inspect_shows_the_top_k_of_each_mask_as_the_logits_rank_them(runs):

@@ -54,6 +54,7 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     min_delta: float = 0.0,
     restore_best: bool = True,
     seed: int = 0,
+    split_seed: int | None = None,
     stream: bool | None = None,
     whole_word_masking: bool = False,
     temperature: float | None = None,

@@ -98,7 +98,7 @@ def resume_overrides(options: dict, typed: set[str]) -> dict:
     """
     from semalign.config import TrainConfig
 
-    # --seed also seeds the data split, so it is part of the fixed data.
+    # --seed also seeds the data split (unless --split-seed), so it is part of the fixed data.
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed"}
     fixed = sorted(typed - fields - CALL_OPTIONS)
     if fixed:
@@ -220,6 +220,13 @@ def train(
         bool, typer.Option(help="Keep the best epoch's weights, not the last.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of init, dropout, shuffling and split.")] = 0,
+    split_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the train / validation / test split alone (default: --seed; "
+            "with --init-from: the source run's), so seeds can vary on one split."
+        ),
+    ] = None,
     stream: Annotated[
         bool | None,
         typer.Option(

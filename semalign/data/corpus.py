@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from semalign.config import check_tokenization
+from semalign.config import check_tokenization, split_seed_option
 from semalign.data.builtin import load_builtin
 from semalign.data.readers import read_examples, read_table_text
 from semalign.data.split import split_examples
@@ -117,7 +117,7 @@ def corpus_fields(o: Mapping[str, Any]) -> dict[str, Any]:
         "tokenizer": o["tokenizer"],
         "vocab_size": o["vocab_size"],
         "max_len": o["max_len"],
-        "split_seed": o["seed"],
+        "split_seed": split_seed_option(o),
         "stream": o.get("stream"),
     }
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from semalign.config import split_seed_option
 from semalign.data import bucket_boundaries
 from semalign.data.pair_batches import encode_pairs, make_pair_batches
 from semalign.data.pair_readers import load_pair_splits, read_pairs
@@ -46,7 +47,7 @@ def pair_data_from_options(o: Mapping[str, Any], *, target: str) -> PairDataConf
         tokenizer=o["tokenizer"],
         vocab_size=o["vocab_size"],
         max_len=o["max_len"],
-        split_seed=o["seed"],
+        split_seed=split_seed_option(o),
     )
 
 

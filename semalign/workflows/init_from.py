@@ -103,6 +103,7 @@ def source_options(path: str | Path) -> dict[str, Any]:
         "tie_qk": attention.get("tie_qk", False),
         "vocab_size": data["vocab_size"],
         "tokenizer": data.get("tokenizer", "wordpiece"),
+        "split_seed": data.get("split_seed", 0),
     }
 
 
@@ -159,7 +160,7 @@ def open_source(path: str | Path, model: ModelConfig, data: Any, *, which: str =
             f"--init-from {root} was trained on the training split of {data.source} with "
             f"split seed {their_data.split_seed}; this run splits it with seed "
             f"{data.split_seed}, so its test texts would include texts the trunk saw: "
-            f"pass --seed {their_data.split_seed}"
+            f"pass --split-seed {their_data.split_seed}"
         )
     tokenizer = load_tokenizer(paths.tokenizer)
     spec = tasks.get(raw.get("task", tasks.DEFAULT_TASK))

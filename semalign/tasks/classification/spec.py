@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from semalign.config import DataConfig
+from semalign.config import DataConfig, split_seed_option
 from semalign.tasks import TaskSpec, register
 
 
@@ -19,7 +19,7 @@ def data_from_options(o: Mapping[str, Any]) -> DataConfig:
         tokenizer=o["tokenizer"],
         vocab_size=o["vocab_size"],
         max_len=o["max_len"],
-        split_seed=o["seed"],
+        split_seed=split_seed_option(o),
         truncation=o.get("truncation", "head"),
     )
 
