@@ -8,6 +8,7 @@ from flax import nnx
 
 from semalign.attention import Capture, attend, build_mask, scoring
 from semalign.config import AttentionConfig
+from semalign.nn.dense_product import dense_dot_general
 from semalign.nn.dropout import Dropout
 
 
@@ -236,11 +237,16 @@ class MultiHeadAttention(nnx.Module):
 def dense(
     d_in: int, d_out: int, in_axis: str, out_axis: str, *, rngs: nnx.Rngs, dtype=None
 ) -> nnx.Linear:
-    """``[..., d_in] -> [..., d_out]`` Linear whose kernel and bias name their logical axes."""
+    """``[..., d_in] -> [..., d_out]`` Linear whose kernel and bias name their logical axes.
+
+    Its product's backward is :func:`~semalign.nn.dense_product.dense_dot_general`'s (the
+    same values; plain matmuls for XLA CPU).
+    """
     return nnx.Linear(
         d_in,
         d_out,
         dtype=dtype,
+        dot_general=dense_dot_general,
         rngs=rngs,
         kernel_metadata=axes(in_axis, out_axis),
         bias_metadata=axes(out_axis),
