@@ -5,9 +5,10 @@ gradient as ``xᵀ·dy`` contracted over the ``R`` rows, the major axis of both 
 XLA CPU lays that dot out with the left operand contracted on its major axis, a form its
 YNNPACK path does not take: the four attention projections' kernel gradients ran on the
 slow path (about 6 % of the D64H4 train step, benchmarks/README.md). Here
-(``jax.custom_vjp``) the kernel's gradient is ``(dyᵀ·x)ᵀ``: the left operand transposed
-and contracted on its minor axis, the right one on its major, the small ``[d_out, d_in]``
-result transposed. Same sums in the same order: the values are bit-identical.
+(``jax.custom_vjp``) the kernel's gradient is ``xᵀ·dy`` with ``xᵀ`` written out first
+(``[d_in, R]``, a small copy), so the left operand is contracted on its minor axis and
+the product is a plain matmul. The same sums, possibly in another order: float32
+rounding apart, the values are autodiff's.
 
 :func:`dense_dot_general` is a drop-in ``dot_general`` for ``nnx.Linear``; any other
 contraction, a precision or output-type request, a sharding or a symbolic shape (an
@@ -83,7 +84,10 @@ def _dense_bwd(res: tuple[jax.Array, jax.Array], g: jax.Array):
     x, w = res
     rows_x = x.reshape(-1, x.shape[-1])  # [R, d_in]
     rows_g = g.reshape(-1, g.shape[-1])  # [R, d_out]
-    dw = jnp.swapaxes(jnp.matmul(jnp.swapaxes(rows_g, 0, 1), rows_x), 0, 1)
+    # xᵀ written out (the barrier keeps XLA from folding the transpose back into the dot's
+    # dimension numbers): then a [d_in, R]·[R, d_out] matmul, contracted on the left
+    # operand's minor axis, which YNNPACK takes (benchmarks/README.md, session 13).
+    dw = jnp.matmul(jax.lax.optimization_barrier(jnp.swapaxes(rows_x, 0, 1)), rows_g)
     return jnp.matmul(g, jnp.swapaxes(w, 0, 1)), dw
 
 
