@@ -30,6 +30,9 @@ Levers (issue 13, second pass):
                                         negatives; --temperature, default 0.05) instead
     --pretrain-dropout 0.3              the pretraining run's dropout (default: the
                                         fine-tune's, 0.1); not part of the trunk's shape
+    --pretrain-batch-size 128           the pretraining batch (default 64; contrastive:
+                                        more in-batch negatives)
+    --lr 2e-3                           the fine-tune's learning rate (default 1e-3)
     --pretrain-corpus stsb,sst2,imdb:N  a bigger pretraining corpus, training text only:
                                         STS-B train sentences, SST-2 training phrases,
                                         IMDB training-split reviews cut into sentences (first N)
@@ -271,11 +274,13 @@ def pretrain(
     datasets: Path = STSB.parent,
     task_options: dict | None = None,
     dropout: float | None = None,
+    batch_size: int | None = None,
 ) -> dict:
     """The pretraining run (``task``: mlm, rtd or contrastive) on training text only; its row.
 
     ``task_options`` are fields of the task's data config (contrastive: ``temperature``);
-    ``dropout`` replaces the model's (None: the fine-tune's).
+    ``dropout`` replaces the model's (None: the fine-tune's); ``batch_size`` replaces
+    ``PRETRAIN``'s (None: 64; for the contrastive task, the in-batch negatives).
 
     The row is also written into the run folder (``stsb_pretrain.json``), so a later
     invocation can fine-tune from the run (``--init-from``) and still say what it was.
@@ -288,6 +293,7 @@ def pretrain(
     name = "-".join(sources).replace(":", "")
     name = "sts-train-sentences" if name == "stsb" else name
     corpus, counts = pretrain_corpus(data, list(sources), runs_dir / f"{name}.txt", datasets)
+    stage = {**PRETRAIN, **({} if batch_size is None else {"batch_size": batch_size})}
     wall, cpu = time.perf_counter(), time.process_time()
     result = train(
         TrainRequest(
@@ -295,7 +301,7 @@ def pretrain(
             data=tasks.get(task).data_config(
                 dataset=None, data=str(corpus), **settings["data"], **(task_options or {})
             ),
-            train=TrainConfig(**PRETRAIN, epochs=epochs),
+            train=TrainConfig(**stage, epochs=epochs),
             model={
                 **settings["model"],
                 **({} if dropout is None else {"dropout": dropout}),
@@ -309,7 +315,7 @@ def pretrain(
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     val = [r for r in read_metrics(result.run / "metrics.jsonl") if r["split"] == "validation"]
-    settings = {**PRETRAIN, "epochs": epochs}
+    settings = {**stage, "epochs": epochs}
     if task != "mlm" or list(sources) != ["stsb"]:
         settings = {**settings, "task": task, "corpus": list(sources), **(task_options or {})}
     if dropout is not None:
@@ -411,6 +417,7 @@ def pretrained_arms(a, data: Path, settings: dict, runs_dir: Path, write) -> dic
             if a.pretrain_task == "contrastive"
             else None,
             dropout=a.pretrain_dropout,
+            batch_size=a.pretrain_batch_size,
         )
     print(json.dumps(mlm), flush=True)
     rows = []
@@ -608,6 +615,8 @@ def main() -> None:
         "--temperature", type=float, default=0.05, help="contrastive: InfoNCE temperature"
     )
     p.add_argument("--pretrain-dropout", type=float, help="pretraining dropout (default 0.1)")
+    p.add_argument("--pretrain-batch-size", type=int, help="pretraining batch (default 64)")
+    p.add_argument("--lr", type=float, help="fine-tune learning rate (default 1e-3; --quick 3e-3)")
     p.add_argument(
         "--pretrain-corpus", default="stsb", help="stsb,sst2,imdb (training text; imdb:N = N lines)"
     )
@@ -649,6 +658,8 @@ def main() -> None:
     settings = json.loads(json.dumps(QUICK if a.quick else SETTINGS))
     if a.epochs:
         settings["train"]["epochs"] = a.epochs
+    if a.lr:
+        settings["train"]["lr"] = a.lr
     if a.encoder_lr_scale != 1.0:
         settings["pretrained_arm"] = {"encoder_lr_scale": a.encoder_lr_scale}
     # --quick keeps its runs beside a --results-dir (tests read their configs).

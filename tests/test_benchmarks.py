@@ -248,14 +248,19 @@ def test_stsb_contrastive_pretraining_quick(tmp_path):
         pytest.skip(f"STS-B is not at {stsb} (../shared absent)")
     args = ["--pretrain-epochs", "1", "--pretrain-task", "contrastive", "--temperature", "0.1"]
     args += ["--pretrain-dropout", "0.2", "--scorings", "dot", "--no-scratch", "--screen"]
+    args += ["--pretrain-batch-size", "16", "--lr", "2e-3"]
     run_quick("stsb.py", tmp_path, *args)
     result = json.loads((tmp_path / "stsb_pretrained_quick.json").read_text())
     (simcse,) = result["pretrain"]
     assert simcse["settings"]["task"] == "contrastive"
     assert simcse["settings"]["temperature"] == 0.1 and simcse["settings"]["dropout"] == 0.2
+    assert simcse["settings"]["batch_size"] == 16 and result["settings"]["train"]["lr"] == 2e-3
     assert 0 <= simcse["test"]["accuracy"] <= 1 and simcse["test"]["positive_cosine"] < 1
     assert len(simcse["val_loss_by_epoch"]) == len(simcse["val_accuracy_by_epoch"]) == 1
     config = json.loads((tmp_path / "runs" / "pretrained-seed0" / "config.json").read_text())
     assert config["init_from"]["run"] == simcse["run"] and config["model"]["dropout"] == 0.0
+    assert config["train"]["lr"] == 2e-3 and config["train"]["batch_size"] == 32
+    pretrain_config = json.loads((Path(simcse["run"]) / "config.json").read_text())
+    assert pretrain_config["train"]["batch_size"] == 16
     (row,) = result["rows"]
     assert "test_spearman" not in row
