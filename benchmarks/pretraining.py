@@ -11,6 +11,9 @@ stage cost on this CPU?
     python benchmarks/pretraining.py --pretrain-task contrastive --pretrain-dropout 0.3  # SimCSE
     python benchmarks/pretraining.py --preset imdb-default --mlm-epochs 8 --screen 1.0,0.3
     python benchmarks/pretraining.py --preset imdb-default --mlm-epochs 8 --encoder-lr-scale 0.3
+    python benchmarks/pretraining.py --preset imdb-short --scoring cosine --tag short_cosine
+    python benchmarks/pretraining.py --preset imdb-short --dataset rotten-tomatoes \
+        --pretrain-dataset imdb --pretrained-from pretraining_imdb_short_dot --seeds 0,1,2
 
 Protocol (issue 13):
 
@@ -48,6 +51,15 @@ end-of-training "test" evaluation is of the validation split again (the test spl
 swapped out in-process), so no test figure of a screen exists; its rows go to
 ``results/<name>_screen.json`` without test fields. The pretraining run is shared with the
 finals (same ``--runs-dir`` and settings).
+
+``--preset imdb-short`` is that trunk shape at a CPU-sized setting for comparing scorings
+(128 tokens, head truncation; 8,000 words; 3 MLM epochs at batch 32; one seed).
+``--pretrain-dataset imdb`` pretrains on another built-in corpus's training split than the
+one fine-tuned on (``--dataset rotten-tomatoes``): the fine-tuned arm inherits the
+pretraining's tokenizer, and so does the scratch arm (its trunk fresh, see
+:func:`tokenizer_only`), so the arms differ by the pretraining alone.
+``--pretrained-from NAME`` reuses the pretraining run of ``results/NAME.json`` when it was
+pretrained at the same settings on the same corpus (else it refuses).
 
 Writes ``results/pretraining[_rtd][_<tag>][_screen].json``.
 """
@@ -100,6 +112,20 @@ PRESETS = {
         "pretrain": {"epochs": 8, "batch_size": 64, "lr": 2e-3, "patience": 0, "seed": 0},
         "classify": {"epochs": 3, "batch_size": 32, "lr": 1e-3, "patience": 2},
         "seeds": [0, 1, 2],
+    },
+    # The same trunk shape cut to a CPU-sized setting for comparing scorings: 128 tokens
+    # (head truncation), an 8,000-word vocabulary (the MLM's projection dominates its step
+    # cost), batch 32 for twice the MLM's steps per epoch.
+    "imdb-short": {
+        "dataset": "imdb",
+        "data": {"vocab_size": 8000, "max_len": 128, "max_buckets": 4},
+        "model": {"dim": 64, "layers": 1, "mlp_ratio": 2, "dropout": 0.3},
+        "heads": 4,
+        "scoring": "dot",
+        "pretrain_model": {"dropout": 0.1},
+        "pretrain": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "patience": 0, "seed": 0},
+        "classify": {"epochs": 3, "batch_size": 32, "lr": 1e-3, "patience": 2},
+        "seeds": [0],
     },
 }
 #: The settings each stage's runs depend on are those not named here: a saved row is kept
@@ -170,6 +196,11 @@ def _pretrain_line(task: str, row: dict) -> str:
     )
 
 
+def _corpus(settings: dict) -> str:
+    """The built-in corpus pretrained on (its training split): ``--pretrain-dataset``'s."""
+    return settings.get("pretrain_dataset", settings["dataset"])
+
+
 def pretrain(settings: dict, runs_dir: Path, task: str = "mlm") -> dict:
     """Stage 1: the pretraining run on the corpus's training split (reused when it is there)."""
     from semalign import tasks
@@ -181,7 +212,7 @@ def pretrain(settings: dict, runs_dir: Path, task: str = "mlm") -> dict:
     result = train(
         TrainRequest(
             task=task,
-            data=tasks.get(task).data_config(dataset=settings["dataset"], **settings["data"]),
+            data=tasks.get(task).data_config(dataset=_corpus(settings), **settings["data"]),
             train=TrainConfig(**settings["pretrain"]),
             model={**_model(settings), **settings.get("pretrain_model", {})},
             runs_dir=str(runs_dir),
@@ -198,6 +229,30 @@ def pretrain(settings: dict, runs_dir: Path, task: str = "mlm") -> dict:
         "epoch_seconds": [r["epoch_seconds"] for r in val],
         **_stage(result, c0, w0),
     }
+
+
+@contextlib.contextmanager
+def tokenizer_only():
+    """Within: ``init_from`` copies the source run's tokenizer, not its trunk.
+
+    The scratch arm of a cross-corpus benchmark (``--pretrain-dataset``) trains inside it,
+    so it tokenizes as the fine-tuned arm does and differs from it by the pretraining
+    alone: its trunk is the fresh one its seed makes. Its ``config.json`` records the
+    source with ``tokenizer_only``.
+    """
+    from semalign.workflows import init_from
+
+    copy = init_from.copy_trunk
+
+    def keep(model, source):
+        record = source.record(init_from.trunk_sha256(model))
+        return {**record, "tokenizer_only": "true"}
+
+    init_from.copy_trunk = keep
+    try:
+        yield
+    finally:
+        init_from.copy_trunk = copy
 
 
 @contextlib.contextmanager
@@ -232,6 +287,7 @@ def classify(
     *,
     encoder_lr_scale: float = 1.0,
     name: str | None = None,
+    tokenizer_from: str | None = None,
 ) -> dict:
     """Stage 2: one classifier, fine-tuned from the MLM trunk or from scratch.
 
@@ -242,6 +298,7 @@ def classify(
       init_from: the pretraining run to fine-tune from; None: from scratch.
       encoder_lr_scale: the trunk's learning rate over the head's.
       name: the run folder's name; None: ``<arm>-seed<seed>``.
+      tokenizer_from: from scratch with this run's tokenizer (:func:`tokenizer_only`).
     """
     from semalign.config import DataConfig, TrainConfig
     from semalign.tracking import read_metrics
@@ -249,24 +306,29 @@ def classify(
 
     arm = "finetuned" if init_from else "scratch"
     c0, w0 = time.process_time(), time.perf_counter()
-    result = train(
-        TrainRequest(
-            task="classification",
-            data=DataConfig(dataset=settings["dataset"], **settings["data"]),
-            train=TrainConfig(**settings["classify"], seed=seed, encoder_lr_scale=encoder_lr_scale),
-            model=_model(settings),
-            runs_dir=str(runs_dir),
-            name=name or f"{arm}-seed{seed}",
-            overwrite=True,
-            tensorboard=False,
-            init_from=init_from,
+    keep = tokenizer_only() if tokenizer_from else contextlib.nullcontext()
+    with keep:
+        result = train(
+            TrainRequest(
+                task="classification",
+                data=DataConfig(dataset=settings["dataset"], **settings["data"]),
+                train=TrainConfig(
+                    **settings["classify"], seed=seed, encoder_lr_scale=encoder_lr_scale
+                ),
+                model=_model(settings),
+                runs_dir=str(runs_dir),
+                name=name or f"{arm}-seed{seed}",
+                overwrite=True,
+                tensorboard=False,
+                init_from=init_from or tokenizer_from,
+            )
         )
-    )
     val = [r for r in read_metrics(result.run / "metrics.jsonl") if r["split"] == "validation"]
     return {
         "stage": arm,
         "seed": seed,
         **({"encoder_lr_scale": encoder_lr_scale} if init_from else {}),
+        **({"tokenizer_from": tokenizer_from} if tokenizer_from else {}),
         "test_accuracy": result.test.accuracy,
         "val_accuracy": result.validation.accuracy,
         "val_accuracy_by_epoch": [r["val_accuracy"] for r in val],
@@ -334,6 +396,34 @@ def saved_rows(name: str, settings: dict) -> list[dict]:
     ]
 
 
+def _pretrain_key(settings: dict) -> dict:
+    """What a pretraining run depends on, its corpus named whichever way it was given."""
+    key = _depends(settings, "pretrain")
+    key.pop("pretrain_dataset", None)
+    key["dataset"] = _corpus(settings)
+    return key
+
+
+def reused_pretraining(name: str, settings: dict) -> dict:
+    """``--pretrained-from``: the pretraining row of ``results/<name>.json``, checked.
+
+    Raises:
+      SystemExit: no such file or row, its run is gone, or it was pretrained otherwise.
+    """
+    path = _common.RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"--pretrained-from {name}: no {path}")
+    old = json.loads(path.read_text())
+    row = next((r for r in old.get("rows", []) if r["stage"] == "pretrain"), None)
+    if row is None or not (Path(row["run"]) / "config.json").is_file():
+        raise SystemExit(f"--pretrained-from {name}: no pretraining run saved there")
+    theirs, ours = _pretrain_key(old.get("settings") or {}), _pretrain_key(settings)
+    if theirs != ours:
+        diff = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+        raise SystemExit(f"--pretrained-from {name}: pretrained otherwise ({', '.join(diff)})")
+    return {**row, "reused_from": name}
+
+
 def _scales(text: str) -> list[float]:
     """``--screen``'s value: comma-separated positive learning-rate scales."""
     try:
@@ -351,6 +441,17 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="tiny smoke run")
     p.add_argument("--preset", choices=sorted(PRESETS), help="whole settings for another corpus")
     p.add_argument("--dataset", choices=("rotten-tomatoes", "imdb"))
+    p.add_argument(
+        "--pretrain-dataset",
+        choices=("rotten-tomatoes", "imdb"),
+        help="pretrain on this corpus's training split instead (the scratch arm then "
+        "inherits the pretraining's tokenizer)",
+    )
+    p.add_argument(
+        "--pretrained-from",
+        metavar="NAME",
+        help="reuse the pretraining run of results/NAME.json (same pretraining settings)",
+    )
     p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (a lever)")
     p.add_argument("--dim", type=int, help="trunk width (a lever)")
     p.add_argument("--layers", type=int, help="trunk depth (a lever)")
@@ -394,6 +495,8 @@ def main() -> None:
             settings[group][key] = value
     if a.scoring:
         settings["scoring"] = a.scoring
+    if a.pretrain_dataset and a.pretrain_dataset != settings["dataset"]:
+        settings["pretrain_dataset"] = a.pretrain_dataset
     if a.seeds:
         settings["seeds"] = [int(s) for s in a.seeds.split(",")]
     if a.pretrain_only:
@@ -434,6 +537,11 @@ def main() -> None:
         )
 
     mlm = have("pretrain")
+    if a.pretrained_from and (mlm is None or mlm.get("reused_from") != a.pretrained_from):
+        rows = [r for r in rows if r["stage"] == "scratch" and "tokenizer_from" not in r]
+        mlm = reused_pretraining(a.pretrained_from, settings)
+        rows.insert(0, mlm)
+        write()
     if mlm is None or not (Path(mlm["run"]) / "config.json").is_file():
         rows = [r for r in rows if r["stage"] == "scratch"]  # fine-tunes need this very run
         mlm = pretrain(settings, runs_dir, task)
@@ -464,7 +572,17 @@ def main() -> None:
             if have(arm, seed) is None:
                 init = mlm["run"] if pretrained else None
                 lr_scale = scale if pretrained else 1.0
-                rows.append(classify(settings, runs_dir, seed, init, encoder_lr_scale=lr_scale))
+                vocab = mlm["run"] if "pretrain_dataset" in settings and not pretrained else None
+                rows.append(
+                    classify(
+                        settings,
+                        runs_dir,
+                        seed,
+                        init,
+                        encoder_lr_scale=lr_scale,
+                        tokenizer_from=vocab,
+                    )
+                )
                 write()
             r = have(arm, seed)
             print(

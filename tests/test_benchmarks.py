@@ -114,6 +114,18 @@ def test_pretraining_quick(tmp_path):
     again = run_quick("pretraining.py", tmp_path, timeout=900)  # finished runs are kept, not rerun
     assert "kept from" in again.stdout
     assert json.loads((tmp_path / "pretraining_quick.json").read_text())["rows"] == result["rows"]
+    # Another variant on the same pretraining run: its row is reused, nothing pretrained.
+    reuse_args = ("--pretrained-from", "pretraining_quick", "--tag", "reuse", "--no-scratch")
+    run_quick("pretraining.py", tmp_path, *reuse_args, timeout=900)
+    reuse = json.loads((tmp_path / "pretraining_quick_reuse.json").read_text())["rows"]
+    assert [r["stage"] for r in reuse] == ["pretrain", "finetuned"]
+    assert reuse[0]["reused_from"] == "pretraining_quick" and reuse[0]["run"] == mlm["run"]
+    # ... and refused when that run was pretrained on another corpus than asked.
+    cmd = [sys.executable, str(BENCH / "pretraining.py"), "--quick", "--results-dir"]
+    cmd += [str(tmp_path), "--pretrained-from", "pretraining_quick", "--tag", "other"]
+    cmd += ["--pretrain-dataset", "imdb"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode != 0 and "pretrained otherwise (dataset)" in out.stderr
 
 
 def test_pretraining_contrastive_quick(tmp_path):
