@@ -524,6 +524,9 @@ def phase(
         for r in range(a.rounds):
             k = r % len(order)
             for w, arm in order[k:] + order[:k]:
+                # Let the previous arm's thread pools (TensorFlow's and XLA's spin before
+                # they sleep) go idle, so no arm runs beside another's spinning threads.
+                time.sleep(a.settle)
                 res = w.run(arm.name, a.steps)
                 seconds[arm.name].append(res["seconds"] / a.steps)
                 loads[arm.name].append((res["load_before"], res["load_after"]))
@@ -750,6 +753,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=10, help="steps per round")
     p.add_argument("--warmup", type=int, default=5, help="steps after compilation, untimed")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds of idle before each arm's round (every arm alike; default 0)",
+    )
     p.add_argument("--out", default=None, help="result name (default train_throughput[_quick])")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -799,6 +808,7 @@ def main() -> None:
             "rounds": a.rounds,
             "steps_per_round": a.steps,
             "warmup_steps": a.warmup,
+            "settle_s": a.settle,
             "tokens_counted": "batch x length (padded) for both sides",
         },
         "keras": kinfo,
