@@ -46,6 +46,7 @@ import csv
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -557,6 +558,12 @@ def main() -> None:
         action="store_true",
         help="run semalign a second time on the first run's compilation cache",
     )
+    p.add_argument(
+        "--semalign-args",
+        default="",
+        help="options added to the semalign command line (a candidate default), e.g. "
+        "'--max-len 256 --truncation head-tail'",
+    )
     p.add_argument("--work-dir", help="splits and runs go here (default: a new /tmp folder)")
     p.add_argument("--out", default=None, help="result name (default time_to_accuracy[_quick])")
     p.add_argument("--results-dir", help="write the JSON here instead of benchmarks/results")
@@ -600,6 +607,7 @@ def main() -> None:
         data_config = DataConfig(dataset=None, data=str(work / "quick.csv"))
         hp |= QUICK_KERAS
         extra = ["--data", str(work / "quick.csv"), *QUICK_SEMALIGN]
+    extra += shlex.split(a.semalign_args)
     kpy, how = (None, "--no-keras") if a.no_keras else keras_python(a.keras_python)
     print(f"Keras side: {kpy} ({how})" if kpy else f"Keras side skipped: {how}", flush=True)
 
@@ -612,12 +620,13 @@ def main() -> None:
         "uptime_before": uptime(),
         "by_hand_earlier": BY_HAND,
         "targets": TARGETS,
+        "semalign_args": a.semalign_args,
     }
     if kpy:
         print("Keras original ...", flush=True)
         result["keras"] = run_keras(kpy, work / "splits", hp, threshold)
     if not a.no_semalign:
-        print("semalign train (defaults) ...", flush=True)
+        print(f"semalign train {a.semalign_args or '(defaults)'} ...", flush=True)
         cache = work / "cache"  # new: the first run on this machine compiles everything
         result["semalign"] = run_semalign(extra, work / "runs", threshold, cache=cache)
         if a.warm:

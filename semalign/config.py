@@ -226,6 +226,10 @@ class DataConfig:
       truncation: which tokens of a text longer than ``max_len`` are kept: ``head`` (its
         beginning), ``tail`` (its end) or ``head-tail`` (a quarter from the beginning,
         the rest from the end); ``[CLS]`` stays first.
+      buckets: the padded lengths of the batches, increasing, the last ``max_len``;
+        None: geometric ones (:func:`semalign.data.bucket_boundaries`). ``semalign train``
+        fits them to the training split's lengths
+        (:func:`semalign.data.fitted_boundaries`).
     """
 
     dataset: str | None = "imdb"
@@ -239,10 +243,19 @@ class DataConfig:
     split_seed: int = 0
     max_buckets: int = 8
     truncation: str = "head"
+    buckets: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if self.dataset is None and self.data is None:
             raise ValueError("give a built-in dataset name or a data file")
+        if self.buckets is not None:
+            b = tuple(self.buckets)
+            rising = all(x < y for x, y in zip(b, b[1:], strict=False))
+            if not b or b[0] < 1 or b[-1] != self.max_len or not rising:
+                raise ValueError(
+                    f"buckets must be increasing positive lengths ending at max_len "
+                    f"{self.max_len}, got {list(b)}"
+                )
         if self.truncation not in TRUNCATIONS:
             raise ValueError(
                 f"truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}"

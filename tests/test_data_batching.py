@@ -1,5 +1,6 @@
 """Bucketed batching: nothing dropped, few shapes, deterministic shuffles."""
 
+import itertools
 from collections import Counter
 from dataclasses import asdict
 
@@ -8,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semalign.data import PAD_ID, Batch, batch_stats, bucket_boundaries, make_batches
+from semalign.data import (
+    PAD_ID,
+    Batch,
+    batch_stats,
+    bucket_boundaries,
+    fitted_boundaries,
+    make_batches,
+)
 
 
 def random_sequences(n: int, max_len: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
@@ -149,3 +157,65 @@ def test_empty_input_and_errors():
         make_batches(seqs, [0], batch_size=4, boundaries=(8, 8), shuffle=False)
     with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
         make_batches(seqs, [0], batch_size=0, boundaries=(8,), shuffle=False)
+
+
+def _cost(lengths, bounds, passes, compile_slots):
+    """``passes * slots + compile_slots * used lengths``, row by row (no vectorised search)."""
+    padded = [min(b for b in bounds if b >= min(n, bounds[-1])) for n in lengths]
+    return passes * sum(padded) + compile_slots * len(set(padded))
+
+
+def _brute_force(lengths, max_len, max_buckets, multiple, passes, compile_slots):
+    """The least cost over every choice of boundaries."""
+    inner = list(range(multiple, max_len, multiple))
+    return min(
+        _cost(lengths, (*chosen, max_len), passes, compile_slots)
+        for k in range(max_buckets)
+        for chosen in itertools.combinations(inner, k)
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=1, max_size=60),
+    max_len=st.integers(2, 256),
+    max_buckets=st.integers(1, 4),
+    passes=st.integers(1, 3),
+    compile_slots=st.sampled_from([0, 50, 400, 5_000]),
+)
+def test_fitted_boundaries_are_the_cheapest(lengths, max_len, max_buckets, passes, compile_slots):
+    bounds = fitted_boundaries(
+        lengths,
+        max_len,
+        max_buckets=max_buckets,
+        multiple=32,
+        passes=passes,
+        compile_slots=compile_slots,
+    )
+    assert bounds[-1] == max_len and len(bounds) <= max_buckets
+    assert all(b % 32 == 0 for b in bounds[:-1]) and list(bounds) == sorted(set(bounds))
+    cost = _cost(lengths, bounds, passes, compile_slots)
+    assert cost == _brute_force(lengths, max_len, max_buckets, 32, passes, compile_slots)
+
+
+def test_fitted_boundaries_follow_the_data():
+    # Two clusters: free compilations give a bucket to each, costly ones a single bucket
+    # (the last length, max_len, holds no training row, so it compiles nothing).
+    lengths = [40] * 500 + [200] * 500
+    assert fitted_boundaries(lengths, 256, compile_slots=0) == (64, 224, 256)
+    assert fitted_boundaries(lengths, 256, compile_slots=10**9) == (224, 256)
+    # One compilation (1,000 slots) saves 500 * (256 - 64) = 96,000 slots: worth it.
+    assert fitted_boundaries(lengths, 256, compile_slots=1_000)[0] == 64
+    # Each pass pads again: a bucket that does not pay for one epoch pays for three.
+    few = [40] * 10 + [256] * 100
+    assert fitted_boundaries(few, 256, compile_slots=5_000, passes=1) == (256,)
+    assert fitted_boundaries(few, 256, compile_slots=5_000, passes=3) == (64, 256)
+    # A length no row needs costs nothing: short rows alone keep their own bucket.
+    assert fitted_boundaries([10] * 50, 512) == (32, 512)
+
+
+def test_fitted_boundaries_reject_bad_arguments():
+    with pytest.raises(ValueError, match="must be positive"):
+        fitted_boundaries([3], 0)
+    with pytest.raises(ValueError, match="must be positive"):
+        fitted_boundaries([3], 64, passes=0)

@@ -147,3 +147,36 @@ def test_mixed_scorings_train(tmp_path):
     assert r.test.count == len(test.texts)
     assert r.test.loss == pytest.approx(float(np.mean(losses)), abs=1e-5)
     assert r.test.accuracy == pytest.approx(correct / len(test.texts), abs=1e-12)
+
+
+def test_batches_pad_to_lengths_fitted_to_the_training_rows(tmp_path):
+    import csv
+    import dataclasses
+
+    from semalign.data import bucket_boundaries
+    from semalign.workflows.reporting import SilentReporter
+
+    class Recorder(SilentReporter):
+        def start(self, info):
+            self.info = info
+
+    # Half the rows a few words long, half ~70: geometric lengths (32, 64, 96) pad them
+    # to 32 and 96, two compilations; for ~100 rows a second compilation costs more than
+    # the slots it saves, so the fitted lengths put every row in one bucket of 96.
+    rng = np.random.default_rng(0)
+    path = tmp_path / "two_lengths.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(96):
+            label = ("pos", "neg")[i % 2]
+            words = ["good" if label == "pos" else "bad"] + ["the", "film"] * (2 + 34 * (i % 4 < 2))
+            w.writerow([" ".join(rng.permutation(words)), label])
+    req = request(path, tmp_path / "runs", name="fitted", train={"epochs": 1})
+    data = dataclasses.replace(req.data, max_len=96, max_buckets=3)
+    seen = Recorder()
+    train(dataclasses.replace(req, data=data), seen)
+    assert bucket_boundaries(96, max_buckets=3) == (32, 64, 96)
+    assert {shape[1] for shape in seen.info["shapes"]} == {96}
+    cfg = json.loads((tmp_path / "runs" / "fitted" / "config.json").read_text())
+    assert cfg["data"]["buckets"] is None  # fitted by the run, the same again on resume

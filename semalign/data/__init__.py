@@ -9,6 +9,7 @@ from semalign.data.batching import (
     BatchStats,
     batch_stats,
     bucket_boundaries,
+    fitted_boundaries,
     make_batches,
 )
 from semalign.data.builtin import (
@@ -59,6 +60,7 @@ __all__ = [
     "check_trainable",
     "encode_counted",
     "encode_texts",
+    "fitted_boundaries",
     "load_builtin",
     "load_tokenizer",
     "make_batches",

@@ -71,6 +71,91 @@ def bucket_boundaries(max_len: int, *, max_buckets: int = 8, multiple: int = 32)
     return (*sorted(b for b in inner if b < max_len), max_len)
 
 
+#: What one more padded length costs, in padded token slots: each length compiles its own
+#: train and eval steps (~3.5 s for the default classifier on a 2-core CPU, the time its
+#: step takes for ~200k slots). :func:`fitted_boundaries` adds a length only where it
+#: saves more slots than this over the run.
+COMPILE_SLOTS = 200_000
+
+
+def fitted_boundaries(
+    lengths: Sequence[int] | np.ndarray,
+    max_len: int,
+    *,
+    max_buckets: int = 8,
+    multiple: int = 32,
+    passes: int = 1,
+    compile_slots: int = COMPILE_SLOTS,
+) -> tuple[int, ...]:
+    """Padded lengths fitted to these sequence lengths: fewest slots, compilations counted.
+
+    Among at most ``max_buckets`` boundaries (multiples of ``multiple``, the last
+    ``max_len``), the ones that minimise ``passes * slots + compile_slots * used`` are
+    found exactly (dynamic programming over the candidates), where ``slots`` counts the
+    padded slots of ``lengths`` and ``used`` the lengths that hold a row (each compiles
+    its own steps). Geometric lengths (:func:`bucket_boundaries`) ignore where the data
+    lies: on IMDB at 512 tokens they compile a step for one batch of 32-token reviews
+    and pad 16 % of the slots.
+
+    Args:
+        lengths: ``[N]`` sequence lengths (longer ones count as ``max_len``).
+        max_len: The longest sequence, the last boundary.
+        max_buckets: Most boundaries returned.
+        multiple: Inner boundaries are multiples of this.
+        passes: How often the rows are batched (epochs): slots count this many times.
+        compile_slots: What one more boundary costs, in slots (:data:`COMPILE_SLOTS`).
+
+    Returns:
+        Strictly increasing lengths, at most ``max_buckets``, ending with ``max_len``.
+
+    Raises:
+        ValueError: If ``max_len``, ``max_buckets``, ``multiple`` or ``passes`` is not
+            positive, or ``compile_slots`` is negative.
+
+    >>> fitted_boundaries([10] * 1000 + [500] * 1000, 512)
+    (32, 512)
+    >>> fitted_boundaries([10, 500], 512)
+    (512,)
+
+    """
+    if min(max_len, max_buckets, multiple, passes) < 1 or compile_slots < 0:
+        raise ValueError(
+            f"max_len, max_buckets, multiple and passes must be positive and compile_slots "
+            f">= 0, got {max_len}, {max_buckets}, {multiple}, {passes}, {compile_slots}"
+        )
+    cands = np.array([*range(multiple, max_len, multiple), max_len], dtype=np.int64)
+    clipped = np.minimum(np.asarray(lengths, dtype=np.int64).reshape(-1), max_len)
+    # rows[i]: sequences whose smallest fitting candidate is cands[i]; a bucket ending at
+    # cands[i] after one ending at cands[j] holds rows j+1..i, padded to cands[i].
+    rows = np.bincount(np.searchsorted(cands, clipped, side="left"), minlength=cands.size)
+    held = np.concatenate([[0], np.cumsum(rows)])  # held[i + 1]: rows up to cands[i]
+    n, most = cands.size, min(max_buckets, cands.size)
+    inf = np.iinfo(np.int64).max
+
+    def cost(j: np.ndarray, i: int) -> np.ndarray:
+        """A bucket ``(cands[j], cands[i]]``: its slots each pass, a compilation if used."""
+        count = held[i + 1] - held[j + 1]
+        return passes * count * cands[i] + compile_slots * (count > 0)
+
+    # best[k, i]: least cost of the rows up to cands[i] in k + 1 buckets, the last cands[i].
+    best = np.full((most, n), inf, dtype=np.int64)
+    back = np.zeros((most, n), dtype=np.int64)
+    best[0] = cost(np.full(n, -1), np.arange(n))
+    for k in range(1, most):
+        for i in range(k, n):
+            j = np.arange(i)  # the previous bucket ends at cands[j]
+            total = np.where(best[k - 1, :i] < inf, best[k - 1, :i] + cost(j, i), inf)
+            back[k, i] = int(np.argmin(total))
+            best[k, i] = total[back[k, i]]
+    k = int(np.argmin(best[:, -1]))  # ties: the fewest buckets
+    out, i = [int(cands[-1])], n - 1
+    while k > 0:
+        i = int(back[k, i])
+        out.append(int(cands[i]))
+        k -= 1
+    return tuple(reversed(out))
+
+
 def make_batches(
     sequences: Sequence[np.ndarray],
     labels: Sequence[int] | np.ndarray,

@@ -117,6 +117,15 @@ class Task:
         """Real (non-pad) tokens of a batch."""
         raise NotImplementedError
 
+    def lengths(self, encoded) -> np.ndarray | None:
+        """``[N]`` token count of each encoded row; None: the task keeps its own lengths.
+
+        A task that returns them pads its batches to the data config's ``buckets``, which
+        ``semalign train`` fits to the training split's rows.
+        """
+        del encoded
+        return None
+
     def evaluation_data(self, data, request) -> tuple[Any, str]:
         """``(data config, split)`` that ``evaluate`` reads for ``request``."""
         raise NotImplementedError

@@ -18,7 +18,7 @@ from typing import Any
 
 from semalign import tasks
 from semalign.config import ModelConfig, TrainConfig
-from semalign.data import load_tokenizer, save_tokenizer, train_tokenizer
+from semalign.data import fitted_boundaries, load_tokenizer, save_tokenizer, train_tokenizer
 from semalign.data.fingerprint import check_fingerprint
 from semalign.errors import DataError, RunError
 from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
@@ -349,6 +349,14 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg, **extras
         )
     enc = {s: task.encode_with(data, getattr(splits, s), tokenizer, classes) for s in SPLITS}
+    lengths = task.lengths(enc["train"])
+    if lengths is not None and data.buckets is None:
+        # Padded lengths where the training rows lie, each compilation weighed against the
+        # padding it saves over the run's epochs; every split is batched to the same ones.
+        fitted = fitted_boundaries(
+            lengths, data.max_len, max_buckets=data.max_buckets, passes=cfg.epochs
+        )
+        data = dataclasses.replace(data, buckets=fitted)
 
     def batches(split: str, *, shuffle: bool, epoch: int = 0):
         return task.batches(

@@ -108,7 +108,7 @@ def batches(
         list(encoded.sequences),
         encoded.labels,
         batch_size=batch_size,
-        boundaries=bucket_boundaries(data.max_len, max_buckets=data.max_buckets),
+        boundaries=data.buckets or bucket_boundaries(data.max_len, max_buckets=data.max_buckets),
         shuffle=shuffle,
         seed=seed,
         epoch=epoch,

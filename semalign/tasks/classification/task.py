@@ -68,6 +68,9 @@ class ClassificationTask(ClassObjective):
     def tokens(self, batch) -> int:  # noqa: D102
         return int(np.count_nonzero(batch.ids))
 
+    def lengths(self, encoded) -> np.ndarray:  # noqa: D102
+        return np.fromiter((len(s) for s in encoded.sequences), np.int64, len(encoded.sequences))
+
     def evaluation_data(self, data, request):
         """The run's data, a built-in dataset (its test split) or a file (all rows)."""
         if request.data is not None:
