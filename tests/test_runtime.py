@@ -81,6 +81,39 @@ def test_encode_matches_the_training_encoder(exported):
         assert mask[i].sum() == len(row) and not ids[i, len(row) :].any()
 
 
+@pytest.mark.parametrize("truncation", ["head", "tail", "head-tail"])
+def test_encode_cuts_as_the_run_was_trained(exported, truncation):
+    _, _, tokenizer = exported
+    texts = [" ".join(FILL[:3] + GOOD[:1] + FILL * 3 + BAD[:1]), "a great film"]
+    ids, _ = encode(tokenizer, texts, MAX_LEN, truncation)
+    rows = encode_texts(tokenizer, texts, max_len=MAX_LEN, truncation=truncation)
+    whole = tokenizer.encode(texts[0]).ids
+    assert len(whole) > MAX_LEN  # the first text is cut
+    for i, row in enumerate(rows):
+        np.testing.assert_array_equal(ids[i, : len(row)], row)
+    # By hand: [CLS], then a quarter of the room from the start, the rest from the end.
+    keep = {"head": (MAX_LEN, 0), "tail": (1, MAX_LEN - 1), "head-tail": (4, MAX_LEN - 4)}
+    first, last = keep[truncation]
+    want = whole[:first] + (whole[len(whole) - last :] if last else [])
+    assert ids[0].tolist() == want
+
+
+def test_an_export_carries_the_runs_truncation(tmp_path, exported):
+    path, _, _ = exported
+    assert OnnxClassifier(path).truncation == "head"  # as this one was exported
+    proto = onnx.load(str(path))
+    for entry in proto.metadata_props:
+        if entry.key == "semalign.truncation":
+            entry.value = "tail"
+    moved = write_model(proto, tmp_path / "tail.onnx")
+    assert OnnxClassifier(moved).truncation == "tail"
+    legacy = onnx.load(str(path))
+    kept = [e for e in legacy.metadata_props if e.key != "semalign.truncation"]
+    del legacy.metadata_props[:]
+    legacy.metadata_props.extend(kept)
+    assert OnnxClassifier(write_model(legacy, tmp_path / "old.onnx")).truncation == "head"
+
+
 def test_serves_where_jax_cannot_be_imported(exported):
     path, _, _ = exported
     code = textwrap.dedent(f"""

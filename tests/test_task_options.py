@@ -62,3 +62,39 @@ def test_command_line_refuses_it_before_reading_data(tmp_path):
         assert r.exit_code == 2 and "Traceback" not in r.output, r.output
         assert said in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert not any(tmp_path.iterdir())
+
+
+def _api_defaults(**given):
+    """The options `semalign.train` passes on when only ``given`` is typed."""
+    import inspect
+
+    from semalign.api.train import train
+
+    options = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+    del options["reporter"]
+    return {**options, **given}
+
+
+@pytest.mark.parametrize("task", tasks.names())
+def test_options_left_out_take_the_tasks_defaults(task):
+    from semalign.workflows.options import OPTION_DEFAULTS, new_plan
+
+    pairs = "pairs.csv" if "text_a" in tasks.get(task).columns else None  # not read here
+    dataset = {"task": task, "data": pairs}
+    want = {**OPTION_DEFAULTS, **dict(tasks.get(task).defaults)}
+    plan = new_plan(_api_defaults(**dataset))
+    assert plan["data"].max_len == want["max_len"]
+    assert plan["model"]["bigram_buckets"] == want["bigram_buckets"]
+    if hasattr(plan["data"], "truncation"):
+        assert plan["data"].truncation == want["truncation"]
+    # What the user types wins over the task's default.
+    typed = new_plan(_api_defaults(**dataset, max_len=64, bigram_buckets=0))
+    assert typed["data"].max_len == 64 and typed["model"]["bigram_buckets"] == 0
+
+
+def test_classification_defaults_are_the_measured_ones():
+    assert dict(tasks.get("classification").defaults) == {
+        "max_len": 256,
+        "truncation": "head-tail",
+        "bigram_buckets": 32768,
+    }

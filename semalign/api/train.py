@@ -29,13 +29,13 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     heads: int = 4,
     layers: int = 1,
     mlp_ratio: int = 2,
-    max_len: int = 512,
+    max_len: int | None = None,
     vocab_size: int = 20_000,
-    truncation: str = "head",
+    truncation: str | None = None,
     tokenizer: str = "wordpiece",
     positions: str = "learned",
     pooling: str = "mean",
-    bigram_buckets: int = 0,
+    bigram_buckets: int | None = None,
     causal: bool = False,
     window: int | str | tuple[int | None, int | None] | None = None,
     tie_qk: bool = False,
@@ -75,7 +75,8 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     """Train a model and write a run folder, as ``semalign train`` with the same options.
 
     Every keyword is the command's option of that name (``--batch-size`` is
-    ``batch_size``), with the same default; ``semalign train --help`` describes them.
+    ``batch_size``), with the same default; ``semalign train --help`` describes them. None
+    for ``max_len``, ``truncation`` and ``bigram_buckets`` means the task's default.
     ``scoring`` may also be a sequence, one scoring per head; ``window`` an int or a
     ``(left, right)`` pair.
 

@@ -176,24 +176,36 @@ def train(
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
     layers: Annotated[int, typer.Option(help="Encoder blocks.")] = 1,
     mlp_ratio: Annotated[int, typer.Option(help="MLP width over dim (0: no MLP).")] = 2,
-    max_len: Annotated[int, typer.Option(help="Tokens per text (sequence length).")] = 512,
+    max_len: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens per text (sequence length). Default: 256 for classification, 512 "
+            "for the other tasks.",
+            show_default=False,
+        ),
+    ] = None,
     vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary (max features).")] = 20_000,
     truncation: Annotated[
-        Truncation,
+        Truncation | None,
         typer.Option(
             help="Classification: the tokens of a text longer than --max-len that are kept: "
             "head (its beginning), tail (its end) or head-tail (a quarter from the "
             "beginning, the rest from the end). Saved with the run; evaluate and predict "
-            "cut the same way."
+            "cut the same way. Default: head-tail.",
+            show_default=False,
         ),
-    ] = Truncation.head,
+    ] = None,
     tokenizer: Annotated[Tokenizer, typer.Option(help="Tokenizer model.")] = Tokenizer.wordpiece,
     positions: Annotated[Positions, typer.Option(help="Position encoding.")] = Positions.learned,
     pooling: Annotated[Pooling, typer.Option(help="Pooling of token states.")] = Pooling.mean,
     bigram_buckets: Annotated[
-        int,
-        typer.Option(help="Hashed bigram embedding rows added to each token (0: none)."),
-    ] = 0,
+        int | None,
+        typer.Option(
+            help="Hashed bigram embedding rows added to each token (0: none). Default: "
+            "32768 for classification, 0 for the other tasks.",
+            show_default=False,
+        ),
+    ] = None,
     causal: Annotated[bool, typer.Option(help="Causal attention mask.")] = False,
     window: Annotated[
         str | None, typer.Option(help="Local attention window: N or LEFT,RIGHT.")

@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from semalign.data.tokenizer import cut
 from semalign.errors import SemalignError
 
 __all__ = [
@@ -176,16 +177,17 @@ def open_session(
 
 
 def encode(
-    tokenizer: Tokenizer, texts: Sequence[str], max_len: int
+    tokenizer: Tokenizer, texts: Sequence[str], max_len: int, truncation: str = "head"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids ``[N, L]`` (``[CLS]`` first, cut to ``max_len``, right-padded with 0) and mask.
 
-    Mirrors :func:`semalign.data.tokenizer.encode_texts` without importing semalign.data.
+    A text longer than ``max_len`` is cut as ``truncation`` says (``head``, ``tail`` or
+    ``head-tail``: :func:`semalign.data.tokenizer.cut`, as in training).
 
     Returns:
       ``(input_ids, attention_mask)``, both int32 ``[N, L]`` with ``L`` the longest text.
     """
-    rows = [e.ids[:max_len] for e in tokenizer.encode_batch(list(texts))]
+    rows = [cut(e.ids, max_len, truncation) for e in tokenizer.encode_batch(list(texts))]
     length = max((len(r) for r in rows), default=1) or 1
     ids = np.full((len(rows), length), PAD_ID, np.int32)
     mask = np.zeros((len(rows), length), np.int32)
@@ -239,6 +241,8 @@ class OnnxModel:
         try:
             self.labels: tuple[str, ...] = tuple(json.loads(self.metadata["semalign.labels"]))
             self.max_len = int(self.metadata["semalign.max_len"])
+            # Older exports carry no truncation: their runtime kept the beginning.
+            self.truncation = self.metadata.get("semalign.truncation", "head")
             self.tokenizer = Tokenizer.from_str(self.metadata["semalign.tokenizer"])
         except Exception as err:  # bad JSON, bad int, bad tokenizer
             raise ModelFileError(
@@ -289,7 +293,8 @@ class OnnxModel:
         texts = list(texts)
         out = []
         for i in range(0, len(texts), batch_size):
-            ids, mask = encode(self.tokenizer, texts[i : i + batch_size], self.max_len)
+            part = texts[i : i + batch_size]
+            ids, mask = encode(self.tokenizer, part, self.max_len, self.truncation)
             out.append(self.run(ids, mask, outputs=[output])[output])
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 

@@ -59,6 +59,9 @@ class TaskSpec:
         each row's depending on that row alone, and scalars that are sums over rows; the
         CPU eval step may then run micro-batch by micro-batch
         (:func:`semalign.workflows.microbatch.map_rows`).
+      defaults: ``semalign train`` option values this task takes where none was given
+        (``--max-len``, ``--truncation``, ``--bigram-buckets``); the rest fall back to
+        :data:`semalign.workflows.options.OPTION_DEFAULTS`.
     """
 
     name: str
@@ -76,6 +79,7 @@ class TaskSpec:
     row_sum_losses: frozenset[str] = field(default_factory=frozenset)
     row_outputs: frozenset[str] = field(default_factory=frozenset)
     options: frozenset[str] = field(default_factory=frozenset)
+    defaults: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)

@@ -130,6 +130,11 @@ def refuse_other_tasks_options(o: Mapping[str, Any], spec) -> None:
             )
 
 
+#: Options whose default depends on the task (``TaskSpec.defaults``); None on the command
+#: line and in :func:`semalign.train` means "the task's", else these.
+OPTION_DEFAULTS: dict[str, Any] = {"max_len": 512, "truncation": "head", "bigram_buckets": 0}
+
+
 def new_plan(o: Mapping[str, Any]) -> dict[str, Any]:
     """``task``, ``data``, ``train`` and ``model`` of a TrainRequest for a new run.
 
@@ -141,6 +146,10 @@ def new_plan(o: Mapping[str, Any]) -> dict[str, Any]:
 
     spec = tasks.get(o["task"] or tasks.DEFAULT_TASK)
     refuse_other_tasks_options(o, spec)
+    o = {**o}
+    for name, value in {**OPTION_DEFAULTS, **dict(spec.defaults)}.items():
+        if o.get(name) is None:  # not given: the task's default, else everyone's
+            o[name] = value
     options = {
         **o,
         "task": spec.name,

@@ -44,7 +44,7 @@ class PredictResult:
       labels: class names.
       predictions: one per input text, in order.
       truncated: texts longer than ``max_len`` tokens, so cut (the run's ``truncation``
-        with the jax backend; the ONNX runtime keeps the beginning).
+        with the jax backend; the ONNX runtime cuts as the export says, the run's way).
       max_len: the longest token sequence the model reads.
     """
 

@@ -40,5 +40,9 @@ SPEC = register(
         data_config=DataConfig,
         data_from_options=data_from_options,
         implementation="semalign.tasks.classification.task:TASK",
+        # 256 tokens, a quarter from each review's start and the rest from its end, and
+        # hashed bigrams: on IMDB the same test accuracy as 512 tokens of its start (3
+        # seeds each) in ~2/3 of the time (benchmarks/README.md, "The default model").
+        defaults=(("max_len", 256), ("truncation", "head-tail"), ("bigram_buckets", 32768)),
     )
 )

@@ -207,14 +207,20 @@ def metadata(
     inputs: Sequence[str] = ("input_ids", "attention_mask"),
     run: str = "",
     checkpoint: str = "",
+    truncation: str = "head",
 ) -> dict[str, str]:
-    """The metadata entries :mod:`semalign.runtime` reads (``semalign.task`` picks the class)."""
+    """The metadata entries :mod:`semalign.runtime` reads (``semalign.task`` picks the class).
+
+    ``truncation`` is how the run cut a text longer than ``max_len`` (its data config's);
+    the runtime cuts the same way.
+    """
     scoring = model_config.attention.scoring
     return {
         "semalign.version": __version__,
         "semalign.task": task,
         "semalign.labels": json.dumps(list(labels), ensure_ascii=False),
         "semalign.max_len": str(max_len),
+        "semalign.truncation": truncation,
         "semalign.scoring": scoring if isinstance(scoring, str) else ",".join(scoring),
         "semalign.outputs": json.dumps(list(outputs)),
         "semalign.inputs": json.dumps(list(inputs)),
@@ -357,6 +363,7 @@ def export_onnx(
         inputs=graph.inputs,
         run=paths.name,
         checkpoint=loaded.checkpoint,
+        truncation=getattr(loaded.data_config, "truncation", "head"),
     )
     for key, value in {**meta, **graph.metadata}.items():
         entry = proto.metadata_props.add()
