@@ -117,14 +117,14 @@ class Task:
         """Real (non-pad) tokens of a batch."""
         raise NotImplementedError
 
-    def lengths(self, encoded) -> np.ndarray | None:
-        """``[N]`` token count of each encoded row; None: the task keeps its own lengths.
+    def fit_buckets(self, data, encoded_train, epochs: int):
+        """``data`` with the padded lengths of its batches fitted to the training rows.
 
-        A task that returns them pads its batches to the data config's ``buckets``, which
-        ``semalign train`` fits to the training split's rows.
+        ``semalign train`` calls it once, before batching; by default a task keeps its own
+        lengths and ``data`` is returned as it is.
         """
-        del encoded
-        return None
+        del encoded_train, epochs
+        return data
 
     def evaluation_data(self, data, request) -> tuple[Any, str]:
         """``(data config, split)`` that ``evaluate`` reads for ``request``."""

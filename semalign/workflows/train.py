@@ -18,7 +18,7 @@ from typing import Any
 
 from semalign import tasks
 from semalign.config import ModelConfig, TrainConfig
-from semalign.data import fitted_boundaries, load_tokenizer, save_tokenizer, train_tokenizer
+from semalign.data import load_tokenizer, save_tokenizer, train_tokenizer
 from semalign.data.fingerprint import check_fingerprint
 from semalign.errors import DataError, RunError
 from semalign.runs import RunPaths, create_run, default_run_name, read_json, write_json
@@ -333,14 +333,8 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
     from semalign.workflows.steps import Steps
 
     spec, cfg, data = task.spec, req.train, req.data
-    mcfg = task.model_config(
-        model_config(
-            req.model,
-            vocab_size=tokenizer.get_vocab_size(),
-            num_classes=task.num_classes(classes),
-            max_len=data.max_len,
-        )
-    )
+    sizes = {"vocab_size": tokenizer.get_vocab_size(), "num_classes": task.num_classes(classes)}
+    mcfg = task.model_config(model_config(req.model, **sizes, max_len=data.max_len))
     model = task.build(mcfg, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed + 1))
     record = _init_from.copy_trunk(model, req.init_from) if req.init_from else None
     extras = _init_from.run_extras(run, record)
@@ -349,14 +343,7 @@ def _fit(task, req, run, splits, tokenizer, classes, progress, reporter, t0, mes
             run, task=spec.name, loss=req.loss, data=data, train=cfg, model=mcfg, **extras
         )
     enc = {s: task.encode_with(data, getattr(splits, s), tokenizer, classes) for s in SPLITS}
-    lengths = task.lengths(enc["train"])
-    if lengths is not None and data.buckets is None:
-        # Padded lengths where the training rows lie, each compilation weighed against the
-        # padding it saves over the run's epochs; every split is batched to the same ones.
-        fitted = fitted_boundaries(
-            lengths, data.max_len, max_buckets=data.max_buckets, passes=cfg.epochs
-        )
-        data = dataclasses.replace(data, buckets=fitted)
+    data = task.fit_buckets(data, enc["train"], cfg.epochs)  # the batches' padded lengths
 
     def batches(split: str, *, shuffle: bool, epoch: int = 0):
         return task.batches(

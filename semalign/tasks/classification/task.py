@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from semalign.data import check_trainable, split_examples
+from semalign.data import check_trainable, fitted_boundaries, split_examples
 from semalign.metrics import classification_report
 from semalign.nn.alignment import last_block_alignment
 from semalign.tasks.base import Aligner, OnnxGraph, pooled_cosine
@@ -68,8 +68,20 @@ class ClassificationTask(ClassObjective):
     def tokens(self, batch) -> int:  # noqa: D102
         return int(np.count_nonzero(batch.ids))
 
-    def lengths(self, encoded) -> np.ndarray:  # noqa: D102
-        return np.fromiter((len(s) for s in encoded.sequences), np.int64, len(encoded.sequences))
+    def fit_buckets(self, data, encoded_train, epochs: int):
+        """Lengths where the training rows lie (:func:`~semalign.data.fitted_boundaries`).
+
+        Each compilation is weighed against the padding it saves over ``epochs``; every
+        split is batched to the lengths. Lengths set in ``data.buckets`` are kept.
+        """
+        if data.buckets is not None:
+            return data
+        rows = encoded_train.sequences
+        lengths = np.fromiter((len(s) for s in rows), np.int64, len(rows))
+        fitted = fitted_boundaries(
+            lengths, data.max_len, max_buckets=data.max_buckets, passes=epochs
+        )
+        return dataclasses.replace(data, buckets=fitted)
 
     def evaluation_data(self, data, request):
         """The run's data, a built-in dataset (its test split) or a file (all rows)."""
