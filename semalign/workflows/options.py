@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from semalign.config import DataConfig, ModelConfig
+
 __all__ = [
     "inherit",
     "model_options",
@@ -131,8 +133,12 @@ def refuse_other_tasks_options(o: Mapping[str, Any], spec) -> None:
 
 
 #: Options whose default depends on the task (``TaskSpec.defaults``); None on the command
-#: line and in :func:`semalign.train` means "the task's", else these.
-OPTION_DEFAULTS: dict[str, Any] = {"max_len": 512, "truncation": "head", "bigram_buckets": 0}
+#: line and in :func:`semalign.train` means "the task's", else the config classes' own.
+OPTION_DEFAULTS: dict[str, Any] = {
+    "max_len": DataConfig.max_len,
+    "truncation": DataConfig.truncation,
+    "bigram_buckets": ModelConfig.bigram_buckets,
+}
 
 
 def new_plan(o: Mapping[str, Any]) -> dict[str, Any]:
