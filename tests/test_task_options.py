@@ -85,11 +85,17 @@ def test_options_left_out_take_the_tasks_defaults(task):
     plan = new_plan(_api_defaults(**dataset))
     assert plan["data"].max_len == want["max_len"]
     assert plan["model"]["bigram_buckets"] == want["bigram_buckets"]
+    assert plan["model"]["dim"] == want["dim"] and plan["model"]["mlp_ratio"] == want["mlp_ratio"]
+    assert plan["model"]["attention"]["heads"] == want["heads"]
     if hasattr(plan["data"], "truncation"):
         assert plan["data"].truncation == want["truncation"]
     # What the user types wins over the task's default.
-    typed = new_plan(_api_defaults(**dataset, max_len=64, bigram_buckets=0))
+    typed = new_plan(
+        _api_defaults(**dataset, max_len=64, bigram_buckets=0, dim=48, heads=3, mlp_ratio=1)
+    )
     assert typed["data"].max_len == 64 and typed["model"]["bigram_buckets"] == 0
+    assert typed["model"]["dim"] == 48 and typed["model"]["mlp_ratio"] == 1
+    assert typed["model"]["attention"]["heads"] == 3
 
 
 def test_classification_defaults_are_the_measured_ones():
@@ -97,4 +103,7 @@ def test_classification_defaults_are_the_measured_ones():
         "max_len": 256,
         "truncation": "head-tail",
         "bigram_buckets": 32768,
+        "dim": 32,
+        "heads": 2,
+        "mlp_ratio": 0,
     }

@@ -25,10 +25,10 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
     loss: str | None = None,
     epochs: int = 3,
     batch_size: int = 32,
-    dim: int = 64,
-    heads: int = 4,
+    dim: int | None = None,
+    heads: int | None = None,
     layers: int = 1,
-    mlp_ratio: int = 2,
+    mlp_ratio: int | None = None,
     max_len: int | None = None,
     vocab_size: int = 20_000,
     truncation: str | None = None,
@@ -76,7 +76,8 @@ def train(  # noqa: D417 (each option is `semalign train`'s, described by its --
 
     Every keyword is the command's option of that name (``--batch-size`` is
     ``batch_size``), with the same default; ``semalign train --help`` describes them. None
-    for ``max_len``, ``truncation`` and ``bigram_buckets`` means the task's default.
+    for ``dim``, ``heads``, ``mlp_ratio``, ``max_len``, ``truncation`` and
+    ``bigram_buckets`` means the task's default.
     ``scoring`` may also be a sequence, one scoring per head; ``window`` an int or a
     ``(left, right)`` pair.
 

@@ -172,10 +172,30 @@ def train(
     ] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 32,
-    dim: Annotated[int, typer.Option(help="Embedding / model width.")] = 64,
-    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    dim: Annotated[
+        int | None,
+        typer.Option(
+            help="Embedding / model width. Default: 32 for classification, 64 for the "
+            "other tasks.",
+            show_default=False,
+        ),
+    ] = None,
+    heads: Annotated[
+        int | None,
+        typer.Option(
+            help="Attention heads. Default: 2 for classification, 4 for the other tasks.",
+            show_default=False,
+        ),
+    ] = None,
     layers: Annotated[int, typer.Option(help="Encoder blocks.")] = 1,
-    mlp_ratio: Annotated[int, typer.Option(help="MLP width over dim (0: no MLP).")] = 2,
+    mlp_ratio: Annotated[
+        int | None,
+        typer.Option(
+            help="MLP width over dim (0: no MLP). Default: 0 for classification, 2 for the "
+            "other tasks.",
+            show_default=False,
+        ),
+    ] = None,
     max_len: Annotated[
         int | None,
         typer.Option(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from semalign.config import DataConfig, ModelConfig
+from semalign.config import AttentionConfig, DataConfig, ModelConfig
 
 __all__ = [
     "inherit",
@@ -135,6 +135,9 @@ def refuse_other_tasks_options(o: Mapping[str, Any], spec) -> None:
 #: Options whose default depends on the task (``TaskSpec.defaults``); None on the command
 #: line and in :func:`semalign.train` means "the task's", else the config classes' own.
 OPTION_DEFAULTS: dict[str, Any] = {
+    "dim": ModelConfig.dim,
+    "heads": AttentionConfig.heads,
+    "mlp_ratio": ModelConfig.mlp_ratio,
     "max_len": DataConfig.max_len,
     "truncation": DataConfig.truncation,
     "bigram_buckets": ModelConfig.bigram_buckets,
