@@ -175,8 +175,7 @@ def train(
     dim: Annotated[
         int | None,
         typer.Option(
-            help="Embedding / model width. Default: 32 for classification, 64 for the "
-            "other tasks.",
+            help="Embedding / model width. Default: 32 for classification, 64 for the other tasks.",
             show_default=False,
         ),
     ] = None,
