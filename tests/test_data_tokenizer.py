@@ -135,12 +135,12 @@ def _normalizer():
 @pytest.mark.parametrize("chunk", [1, 2, 3, 100])
 def test_alphabet_is_the_same_whatever_the_chunk(chunk):
     """The alphabet is normalised a chunk of texts at a time (bounded memory), same set."""
-    from semalign.data.tokenizer import _alphabet
+    from semalign.data.alphabet import alphabet
 
     texts = ["Ab<br />c", "ﬁ Ⅻ", "ÉcOLE\tz", "<BR/>q", "plain"]
     # By hand: <br /> goes, NFKC splits the ligature ﬁ and the numeral Ⅻ, then lower case.
     expected = sorted(set("abc" + "fixii" + "écolez" + "q" + "plain"))
-    assert _alphabet(_normalizer(), texts, chunk=chunk) == expected
+    assert alphabet(_normalizer(), texts, chunk=chunk) == expected
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 1024])

@@ -23,6 +23,7 @@ from tokenizers.processors import TemplateProcessing
 
 from semalign.config import TRUNCATIONS
 from semalign.data import token_cache
+from semalign.data.alphabet import alphabet as character_set
 from semalign.data.fingerprint import rows_sha256
 from semalign.errors import DataError
 
@@ -45,20 +46,12 @@ def _chunks(items: Sequence, size: int = CHUNK):
         yield items[start : start + size]
 
 
-def _alphabet(tokenizer: Tokenizer, texts: Sequence[str], chunk: int = CHUNK) -> list[str]:
-    """Every non-space character of the normalised texts, sorted."""
-    seen: set[str] = set()
-    for part in _chunks(texts, chunk):
-        seen.update(tokenizer.normalizer.normalize_str("\n".join(part)))
-    return sorted(seen - set(" \t\n\r\x0b\x0c"))
-
-
 def _wordpiece(tokenizer: Tokenizer, texts: Sequence[str], vocab_size: int) -> Tokenizer:
     # HF's WordPiece trainer numbers the continuation pieces (##x) in hash-map order and
     # breaks merge ties by those numbers, so the same texts can give different vocabularies
     # (huggingface/tokenizers#1794). Reserving every ##x up front fixes their ids; the
     # model is then rebuilt from the vocabulary so that they are ordinary tokens.
-    alphabet = _alphabet(tokenizer, texts)
+    alphabet = character_set(tokenizer, texts)
     pieces = [f"##{c}" for c in alphabet]
     tokenizer.model = models.WordPiece(unk_token=UNK, max_input_chars_per_word=100)
     tokenizer.train_from_iterator(
