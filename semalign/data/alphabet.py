@@ -55,13 +55,9 @@ def _joins(chars: set[str]) -> set[str]:
     U+0301 and composes within itself; the compatibility jamo ㅏ becomes U+1161, which
     joins a leading consonant), or one this Python's Unicode tables do not know.
     """
-    # No ASCII character is a second half, nor decomposes into one.
-    return {
-        c
-        for c in chars
-        if not c.isascii()
-        and (unicodedata.category(c) == "Cn" or _may_join(unicodedata.normalize("NFKD", c)[0]))
-    }
+    # No ASCII character is a second half, nor decomposes into one. An unknown character
+    # decomposes into itself, which `_may_join` takes for a possible second half.
+    return {c for c in chars if not c.isascii() and _may_join(unicodedata.normalize("NFKD", c)[0])}
 
 
 def _characters(texts: Sequence[str], chunk: int) -> set[str]:
@@ -96,9 +92,10 @@ def alphabet(tokenizer: Tokenizer, texts: Sequence[str], chunk: int = 1024) -> l
     joins = _joins(chars)
     if joins:  # rare: the texts with such a character go whole
         found = re.compile("[" + "".join(map(re.escape, sorted(joins))) + "]").search
-        whole.extend(t for t in rest if found(t))
-        rest = [t for t in rest if not found(t)]
-        chars = _characters(rest, chunk)
+        kept = []
+        for t in rest:
+            (whole if found(t) else kept).append(t)
+        chars = _characters(kept, chunk)
     normalize = tokenizer.normalizer.normalize_str
     seen: set[str] = set()
     for c in chars:
